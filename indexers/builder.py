@@ -1,0 +1,363 @@
+"""Offline index builds: load, curate, chunk, embed, write a version, publish it atomically.
+
+``build`` mirrors the given paths into a new version, ``add`` adds or replaces documents and
+keeps the others, ``remove`` drops documents by source. Chunks whose text is unchanged reuse
+their stored vectors; only new or changed text is embedded.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from indexers.chunker import DEFAULT_OVERLAP_TOKENS, Chunker
+from indexers.curate import CurationReport, document_problem, duplicate_mask
+from indexers.documents import SourceDocument, text_hash
+from indexers.encode import encode_texts
+from indexers.loaders import load_paths
+from indexers.versions import library_versions
+from smallmodels.embedder import SentenceTransformerEmbedder, load_embedder
+from smallmodels.errors import UsageError
+from stores.base import open_store
+from stores.bm25 import BM25Index
+from stores.chunkstore import ChunkRecord, ChunkStore, DocumentRecord
+from stores.errors import EmbedderMismatch, IndexNotFound
+from stores.layout import IndexLayout
+from stores.snapshot import EMBEDDINGS, load_embeddings
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[dict[str, Any]], None]
+
+
+class BuildCancelled(Exception):
+    """Raised inside a build when its ``cancelled`` callback says so."""
+
+
+@dataclass
+class BuildOptions:
+    store: str | None = None
+    """``faiss`` or ``qdrant``; default: the index's current store, else ``faiss``."""
+    model: str | None = None
+    """Embedder spec; default: the index's own embedder, else the packaged MiniLM."""
+    chunk_tokens: int | None = None
+    overlap_tokens: int = DEFAULT_OVERLAP_TOKENS
+    text_field: str = "text"
+    dedup: bool = True
+    batch_size: int = 64
+    qdrant_url: str | None = None
+    qdrant_api_key: str | None = None
+    hnsw_threshold: int | None = None
+    show_progress: bool = False
+    on_progress: ProgressFn | None = None
+    cancelled: Callable[[], bool] | None = None
+    device: str = "cpu"
+
+
+@dataclass
+class BuildResult:
+    index: str
+    version: int
+    documents: int
+    chunks: int
+    embedded: int
+    reused: int
+    removed: int
+    duplicates: int
+    failed: int
+    seconds: float
+    failed_files: list[tuple[str, str]] = field(default_factory=list)
+    curation: dict[str, int] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index, "version": self.version, "documents": self.documents,
+            "chunks": self.chunks, "embedded": self.embedded, "reused": self.reused,
+            "removed": self.removed, "duplicates": self.duplicates, "failed": self.failed,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass
+class _Previous:
+    manifest: dict[str, Any]
+    documents: dict[str, DocumentRecord]
+    chunks_by_doc: dict[str, list[ChunkRecord]]
+    vectors_by_hash: dict[str, np.ndarray]
+
+
+def _load_previous(layout: IndexLayout) -> _Previous | None:
+    version = layout.current_version()
+    if version is None:
+        return None
+    folder = layout.version_dir(version)
+    store = ChunkStore(folder / "chunks.sqlite", readonly=True)
+    try:
+        chunks = store.all_chunks()
+        docs = {d.doc_id: d for d in store.documents()}
+    finally:
+        store.close()
+    vectors = load_embeddings(folder)
+    by_doc: dict[str, list[ChunkRecord]] = {}
+    by_hash: dict[str, np.ndarray] = {}
+    for c in chunks:
+        by_doc.setdefault(c.doc_id, []).append(c)
+        by_hash.setdefault(c.text_hash, vectors[c.row])
+    return _Previous(layout.manifest(version), docs, by_doc, by_hash)
+
+
+def resolve_embedder(
+    layout: IndexLayout, model: str | None, device: str = "cpu"
+) -> SentenceTransformerEmbedder:
+    """The embedder for ``layout``: the given spec, checked against the index's own."""
+    manifest = layout.manifest() if layout.exists() else None
+    spec = model or (manifest["embedder"]["spec"] if manifest else None)
+    embedder = load_embedder(spec, device=device)
+    if manifest and manifest["embedder"]["fingerprint"] != embedder.fingerprint:
+        raise EmbedderMismatch(
+            f"index {layout.name!r} was built with embedder {manifest['embedder']['spec']!r} "
+            f"({manifest['embedder']['fingerprint']}), not {embedder.spec!r} "
+            f"({embedder.fingerprint}); use the same model or build a new index"
+        )
+    return embedder
+
+
+def _matches(doc: DocumentRecord, names: Sequence[str]) -> bool:
+    for name in names:
+        n = name.strip("/")
+        if doc.doc_id == n or doc.source == n or doc.source.startswith(n + "/"):
+            return True
+    return False
+
+
+def run_build(
+    data_dir: str | Path,
+    name: str,
+    paths: Sequence[str | Path],
+    action: str = "build",
+    options: BuildOptions | None = None,
+) -> BuildResult:
+    """Build, add to or remove from index ``name``; publishes a new version."""
+    opts = options or BuildOptions()
+    if action not in ("build", "add", "remove"):
+        raise UsageError(f"unknown action {action!r}: build, add or remove")
+    layout = IndexLayout(data_dir, name)
+    if action != "build" and not layout.exists():
+        raise IndexNotFound(f"index {name!r} not found in {layout.data_dir}")
+    if not paths:
+        raise UsageError("give at least one path" if action != "remove" else "give a source")
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    with layout.lock():
+        embedder = resolve_embedder(layout, opts.model, opts.device)
+        previous = _load_previous(layout)
+        prev_store = previous.manifest["store"]["backend"] if previous else None
+        store_name = opts.store or prev_store or "faiss"
+
+        t0 = time.perf_counter()
+        loaded: list[SourceDocument] = []
+        failed: list[tuple[str, str]] = []
+        removed_names: list[str] = []
+        if action == "remove":
+            removed_names = [str(p) for p in paths]
+        else:
+            report = load_paths(paths, opts.text_field)
+            loaded, failed = report.documents, report.failed
+        timings["load_s"] = time.perf_counter() - t0
+        _notify(opts, documents=len(loaded), chunks_total=0, chunks_done=0)
+
+        chunker = Chunker(
+            lambda s: embedder.tokenizer.encode(s, add_special_tokens=False),
+            embedder.max_seq_length,
+            opts.chunk_tokens or (previous.manifest["chunking"]["chunk_tokens"]
+                                  if previous and opts.chunk_tokens is None else None),
+            opts.overlap_tokens,
+        )
+        same_chunking = bool(
+            previous and previous.manifest["chunking"]["chunk_tokens"] == chunker.chunk_tokens
+            and previous.manifest["chunking"]["overlap_tokens"] == chunker.overlap_tokens
+        )
+
+        # -- the new document set -----------------------------------------------------------
+        t0 = time.perf_counter()
+        curation = CurationReport()
+        docs: list[DocumentRecord] = []
+        doc_chunks: list[list[ChunkRecord]] = []
+        new_ids = {d.doc_id for d in loaded}
+        if previous and action in ("add", "remove"):
+            for doc_id, rec in previous.documents.items():
+                if doc_id in new_ids or (action == "remove" and _matches(rec, removed_names)):
+                    continue
+                docs.append(rec)
+                doc_chunks.append(previous.chunks_by_doc.get(doc_id, []))
+        if action == "remove":
+            matched = [n for n in removed_names
+                       if previous and any(_matches(r, [n]) for r in previous.documents.values())]
+            if not matched:
+                raise UsageError(f"no document in index {name!r} matches {', '.join(removed_names)}")
+        for doc in loaded:
+            problem = document_problem(doc.text)
+            if problem:
+                setattr(curation, problem, getattr(curation, problem) + 1)
+                curation.dropped_documents.append(doc.doc_id)
+                continue
+            rec = DocumentRecord(doc.doc_id, doc.source, doc.title, doc.mtime, doc.content_hash,
+                                 doc.metadata)
+            old = previous.documents.get(doc.doc_id) if previous else None
+            if (previous and old and same_chunking and old.content_hash == rec.content_hash
+                    and old.metadata == rec.metadata and old.title == rec.title):
+                chunks = previous.chunks_by_doc.get(doc.doc_id, [])
+            else:
+                chunks = _chunk_document(chunker, doc)
+            docs.append(rec)
+            doc_chunks.append(chunks)
+        timings["chunk_s"] = time.perf_counter() - t0
+
+        # -- curation over chunks -------------------------------------------------------------
+        t0 = time.perf_counter()
+        flat = [c for cs in doc_chunks for c in cs]
+        owners = [i for i, cs in enumerate(doc_chunks) for _ in cs]
+        if opts.dedup and flat:
+            keep, exact, near = duplicate_mask([c.text for c in flat])
+            curation.exact_duplicates, curation.near_duplicates = exact, near
+        else:
+            keep = np.ones(len(flat), dtype=bool)
+        kept = [c for c, k in zip(flat, keep, strict=True) if k]
+        counts: dict[int, int] = {}
+        for o, k in zip(owners, keep, strict=True):
+            counts[o] = counts.get(o, 0) + int(k)
+        final_docs = []
+        for i, d in enumerate(docs):
+            d.chunk_count = counts.get(i, 0)
+            if d.chunk_count:
+                final_docs.append(d)
+        timings["curate_s"] = time.perf_counter() - t0
+
+        # -- vectors: reuse what did not change, embed the rest -------------------------------
+        t0 = time.perf_counter()
+        dim = embedder.dimension
+        vectors = np.zeros((len(kept), dim), dtype=np.float32)
+        todo: list[int] = []
+        for i, c in enumerate(kept):
+            vec = previous.vectors_by_hash.get(c.text_hash) if previous else None
+            if vec is not None:
+                vectors[i] = vec
+            else:
+                todo.append(i)
+        reused = len(kept) - len(todo)
+        _notify(opts, documents=len(final_docs), chunks_total=len(todo), chunks_done=0)
+        if todo:
+            vectors[todo] = encode_texts(
+                embedder, [kept[i].text for i in todo], batch_size=opts.batch_size,
+                show_progress=opts.show_progress,
+                on_batch=lambda done: _notify(opts, documents=len(final_docs),
+                                              chunks_total=len(todo), chunks_done=done),
+                cancelled=opts.cancelled,
+            )
+        timings["embed_s"] = time.perf_counter() - t0
+        if opts.cancelled and opts.cancelled():
+            raise BuildCancelled(f"build of {name!r} cancelled")
+
+        # -- write the version and publish it -------------------------------------------------
+        t0 = time.perf_counter()
+        version = layout.next_version()
+        staging = layout.staging_dir(version)
+        store = ChunkStore(staging / "chunks.sqlite")
+        store.write(final_docs, kept)
+        store.close()
+        np.save(staging / EMBEDDINGS, vectors)
+        BM25Index.build([c.text for c in kept]).save(staging)
+        store_opts: dict[str, Any] = {}
+        if store_name == "faiss" and opts.hnsw_threshold is not None:
+            store_opts["hnsw_threshold"] = opts.hnsw_threshold
+        if store_name == "qdrant":
+            store_opts["url"] = opts.qdrant_url
+            store_opts["api_key"] = opts.qdrant_api_key
+            if opts.qdrant_url:
+                store_opts["collection"] = f"tandem-{name}-v{version}"
+            store_opts["payloads"] = [
+                {"row": i, "doc_id": c.doc_id, "source": c.source, **_payload(c.metadata)}
+                for i, c in enumerate(kept)
+            ]
+        vstore = open_store(store_name, staging, dim, create=True, **store_opts)
+        vstore.build(vectors)
+        vstore.save()
+        store_params = vstore.params()
+        vstore.close()
+        timings["write_s"] = time.perf_counter() - t0
+        if opts.cancelled and opts.cancelled():
+            raise BuildCancelled(f"build of {name!r} cancelled")
+
+        prev_ids = set(previous.documents) if previous else set()
+        removed = len(prev_ids - {d.doc_id for d in final_docs})
+        seconds = time.perf_counter() - started
+        result = BuildResult(
+            index=name, version=version, documents=len(final_docs), chunks=len(kept),
+            embedded=len(todo), reused=reused, removed=removed,
+            duplicates=curation.duplicates, failed=len(failed), seconds=seconds,
+            failed_files=failed, curation=curation.as_dict(), timings=timings,
+        )
+        manifest = {
+            "name": name,
+            "version": version,
+            "action": action,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "embedder": {
+                "spec": embedder.spec, "name": embedder.name,
+                "fingerprint": embedder.fingerprint, "dimension": dim,
+                "max_seq_length": embedder.max_seq_length,
+            },
+            "store": store_params,
+            "bm25": BM25Index().params(),
+            "chunking": {"chunk_tokens": chunker.chunk_tokens,
+                         "overlap_tokens": chunker.overlap_tokens,
+                         "splitter": "llama-index SentenceSplitter + model tokenizer"},
+            "counts": {
+                "documents": len(final_docs), "chunks": len(kept), "embedded": len(todo),
+                "reused": reused, "removed": removed, "duplicates": curation.duplicates,
+                "failed": len(failed), **curation.as_dict(),
+            },
+            "failed_files": [{"source": s, "reason": r} for s, r in failed],
+            "libraries": library_versions(),
+            "timings_s": {k: round(v, 3) for k, v in timings.items()},
+            "seconds": round(seconds, 3),
+        }
+        layout.publish(staging, version, manifest)
+        if store_name == "qdrant" and opts.qdrant_url:
+            from stores.qdrant_store import switch_alias
+
+            switch_alias(opts.qdrant_url, opts.qdrant_api_key, name, version)
+        _notify(opts, documents=len(final_docs), chunks_total=len(todo), chunks_done=len(todo))
+        log.info("published %s v%d: %s", name, version, result.as_dict())
+        return result
+
+
+def _payload(meta: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in meta.items() if isinstance(v, str | int | float | bool)}
+
+
+def _chunk_document(chunker: Chunker, doc: SourceDocument) -> list[ChunkRecord]:
+    meta = {"title": doc.title, **doc.metadata}
+    if doc.mtime is not None:
+        meta["modified"] = datetime.fromtimestamp(doc.mtime, UTC).isoformat(timespec="seconds")
+    meta["content_hash"] = doc.content_hash
+    return [
+        ChunkRecord(
+            chunk_id=f"{doc.doc_id}::{i}", doc_id=doc.doc_id, source=doc.source, position=i,
+            text=text, text_hash=text_hash(text), metadata=meta,
+        )
+        for i, text in enumerate(chunker.split(doc.text))
+    ]
+
+
+def _notify(opts: BuildOptions, **progress: Any) -> None:
+    if opts.on_progress is not None:
+        opts.on_progress(progress)

@@ -1,0 +1,389 @@
+"""Groundedness checker: does a passage support this answer to this question?
+
+An LLM answer is split into sentences (citation markers such as ``[1]`` stay with their
+sentence and are stripped before scoring). Every sentence is scored by a small cross-encoder
+against every window of every given passage; a sentence's score is the best of those (its cited
+passages are among them, so "cited or any passage, take the max" is the max over all). The
+answer-level score is the *minimum* sentence score: an answer is only as grounded as its least
+supported claim, and one invented sentence is enough to make the answer unfaithful (a mean would
+let three supported sentences hide a fourth invented one).
+
+The cross-encoder reads the pair ``(f"question: {q} answer: {a}", passage_window)`` and outputs
+one logit; its sigmoid is the probability that the passage supports the answer *to this
+question*. Train one with ``tandem checker train`` (see :mod:`smallmodels.training.checker`).
+
+Optionally an extractive reader (``smallmodels.reader``) can be blended in: its
+``score_answer(question, passage, answer)`` says how likely the passage yields this answer to
+this question, which is exactly the judgement a style-driven checker misses.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from smallmodels.errors import ModelNotFound
+from smallmodels.spec import ResolvedModel, fingerprint, resolve
+
+#: Where ``tandem checker train`` puts the default checker (git-ignored).
+DEFAULT_CHECKER = "models/checker-minilm"
+#: Passages longer than this many words are scored window by window.
+WINDOW_WORDS = 150
+#: Sentences a window overlaps with the previous one.
+WINDOW_OVERLAP = 1
+
+# A citation marker: [1], [2, 3], [1-3], [1][2] (each bracket matched on its own).
+_MARKER = r"\[\d+(?:\s*[,;\-–]\s*\d+)*\]"
+_MARKER_RE = re.compile(_MARKER)
+_STRIP_MARKERS_RE = re.compile(r"\s*" + _MARKER)
+# A sentence end: terminal punctuation, closing quotes/brackets, then markers, then space.
+_BOUNDARY_RE = re.compile(
+    r"[.!?…]+[\"'”’)\]]*(?:\s*" + _MARKER + r")*(?=\s+[\"'“‘(\[]?[A-Z0-9À-Ý])"
+)
+_ABBREVIATIONS = frozenset(
+    "mr mrs ms dr prof sr jr st vs etc e.g i.e inc ltd co corp no fig al approx dept est gen "
+    "gov lt mt rev sgt u.s u.k cf ca".split()
+)
+
+
+def default_checker_spec() -> str:
+    """The checker spec in force: ``TANDEM_CHECKER`` or :data:`DEFAULT_CHECKER`."""
+    return os.environ.get("TANDEM_CHECKER") or DEFAULT_CHECKER
+
+
+def strip_markers(text: str) -> str:
+    """Remove citation markers such as ``[1]`` or ``[2, 3]`` from ``text``."""
+    return " ".join(_STRIP_MARKERS_RE.sub("", text).split())
+
+
+def cited_passages(text: str) -> list[int]:
+    """Zero-based passage indices named by the citation markers in ``text`` (``[1]`` -> 0)."""
+    found: list[int] = []
+    for marker in _MARKER_RE.findall(text):
+        body = marker[1:-1]
+        for part in re.split(r"\s*[,;]\s*", body):
+            bounds = re.split(r"\s*[\-–]\s*", part)
+            try:
+                lo, hi = int(bounds[0]), int(bounds[-1])
+            except ValueError:
+                continue
+            for n in range(lo, min(hi, lo + 50) + 1):
+                if n >= 1 and n - 1 not in found:
+                    found.append(n - 1)
+    return found
+
+
+def _is_abbreviation(text: str, end: int) -> bool:
+    """True when the period ending at ``end`` closes an abbreviation or an initial."""
+    head = text[:end].rstrip(".")
+    word = head.rsplit(None, 1)[-1] if head.split() else ""
+    word = word.lstrip("(\"'“‘").lower()
+    if not word:
+        return False
+    if len(word) == 1 and word.isalpha():
+        return True  # an initial: "J. K. Rowling"
+    return word in _ABBREVIATIONS
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split ``text`` into sentences, keeping citation markers with the sentence they end.
+
+    Lines are split first (list items are claims of their own), then each line at terminal
+    punctuation followed by space and a capital letter or digit. Abbreviations and initials do
+    not end a sentence; a marker written after the period (``... capital. [1] It ...``) stays
+    with the sentence before it.
+    """
+    sentences: list[str] = []
+    for line in re.split(r"\n+", text):
+        line = line.strip()
+        if not line:
+            continue
+        start = 0
+        for match in _BOUNDARY_RE.finditer(line):
+            punct_end = match.start() + len(match.group(0).split("[", 1)[0].rstrip())
+            if line[match.start()] == "." and _is_abbreviation(line, punct_end):
+                continue
+            piece = line[start : match.end()].strip()
+            if piece:
+                sentences.append(piece)
+            start = match.end()
+        tail = line[start:].strip()
+        if tail:
+            sentences.append(tail)
+    return sentences
+
+
+def passage_windows(passage: str, max_words: int = WINDOW_WORDS) -> list[str]:
+    """Cut a long passage into overlapping windows of whole sentences (short ones stay whole)."""
+    words = passage.split()
+    if len(words) <= max_words:
+        return [passage.strip()] if words else []
+    units: list[list[str]] = []
+    for sentence in split_sentences(passage):
+        tokens = sentence.split()
+        while len(tokens) > max_words:  # a run-on "sentence": cut it by words
+            units.append(tokens[:max_words])
+            tokens = tokens[max_words // 2 :]
+        units.append(tokens)
+    windows: list[str] = []
+    i = 0
+    while i < len(units):
+        size, j = 0, i
+        while j < len(units) and (size + len(units[j]) <= max_words or j == i):
+            size += len(units[j])
+            j += 1
+        windows.append(" ".join(w for unit in units[i:j] for w in unit))
+        if j >= len(units):
+            break
+        i = max(i + 1, j - WINDOW_OVERLAP)
+    return windows
+
+
+_WORD_RE = re.compile(r"\w+")
+
+
+def best_window(passage: str, query: str, max_words: int = WINDOW_WORDS) -> str:
+    """The window of ``passage`` sharing the most words with ``query`` (training uses this)."""
+    windows = passage_windows(passage, max_words)
+    if len(windows) <= 1:
+        return windows[0] if windows else ""
+    wanted = {w.lower() for w in _WORD_RE.findall(query)}
+    return max(windows, key=lambda w: len(wanted & {t.lower() for t in _WORD_RE.findall(w)}))
+
+
+def pair_text(question: str, answer: str) -> str:
+    """The first text of a cross-encoder pair: the question and the answer, labelled."""
+    return f"question: {' '.join(question.split())} answer: {' '.join(answer.split())}"
+
+
+@dataclass
+class SentenceCheck:
+    """One answer sentence and how well the passages support it."""
+
+    text: str
+    """The sentence as written in the answer, citation markers included."""
+    score: float
+    """Support in 0..1: the best score over all passages (cited ones included)."""
+    supported: bool
+    """``score >= threshold``."""
+    passages: list[int]
+    """Indices of the passages that support the sentence (score >= threshold), best first."""
+    cited: list[int] = field(default_factory=list)
+    """Indices of the passages this sentence cites (from ``cited`` or its markers)."""
+    cited_score: float | None = None
+    """The best score over the cited passages alone (None when it cites none)."""
+
+
+@dataclass
+class Groundedness:
+    """How well an answer is supported by its passages."""
+
+    score: float
+    """Answer-level score: the minimum sentence score (1.0 for an empty answer)."""
+    sentences: list[SentenceCheck]
+    unsupported: list[str]
+    """Texts of the sentences scored below the threshold."""
+
+
+@runtime_checkable
+class Checker(Protocol):
+    """Scores whether passages support an answer to a question."""
+
+    def score(self, question: str, answer: str, passages: Sequence[str]) -> float: ...
+
+    def check(
+        self,
+        question: str,
+        answer: str,
+        passages: Sequence[str],
+        cited: Mapping[int, Sequence[int]] | None = None,
+        threshold: float = 0.5,
+    ) -> Groundedness: ...
+
+
+@runtime_checkable
+class AnswerScorer(Protocol):
+    """What the checker needs from an extractive reader."""
+
+    def score_answer(self, question: str, passage: str, answer: str) -> float: ...
+
+
+def _is_cross_encoder(resolved: ResolvedModel) -> bool:
+    config = Path(resolved.path) / "config.json"
+    if resolved.source == "hub" or not config.is_file():
+        return True  # let the loader decide
+    import json
+
+    try:
+        architectures = json.loads(config.read_text()).get("architectures") or []
+    except (OSError, ValueError):
+        return False
+    return any("ForSequenceClassification" in a for a in architectures)
+
+
+class CrossEncoderChecker:
+    """A :class:`Checker` backed by a sentence-transformers ``CrossEncoder`` (one logit).
+
+    ``reader`` (an object with ``score_answer`` or a reader spec for ``smallmodels.reader``)
+    is blended in with weight ``reader_weight``: ``(1-w)*cross_encoder + w*reader``.
+    """
+
+    def __init__(
+        self,
+        spec: str | None = None,
+        reader: AnswerScorer | str | None = None,
+        *,
+        reader_weight: float = 0.5,
+        device: str = "cpu",
+        batch_size: int = 32,
+    ) -> None:
+        import transformers
+        from sentence_transformers import CrossEncoder
+
+        self.resolved: ResolvedModel = resolve(spec or default_checker_spec(), DEFAULT_CHECKER)
+        if not _is_cross_encoder(self.resolved):
+            raise ModelNotFound(
+                f"checker {self.resolved.spec!r} is not a cross-encoder (no sequence-classification"
+                " head); train one with `tandem checker train OUT`"
+            )
+        verbosity = transformers.logging.get_verbosity()
+        transformers.logging.set_verbosity_error()
+        try:
+            self.model = CrossEncoder(self.resolved.path, device=device)
+        finally:
+            transformers.logging.set_verbosity(verbosity)
+        if self.model.num_labels != 1:
+            raise ModelNotFound(
+                f"checker {self.resolved.spec!r} has {self.model.num_labels} labels; a checker"
+                " needs a cross-encoder with one output (num_labels=1)"
+            )
+        self.name = self.resolved.name
+        self.spec = self.resolved.spec
+        self.fingerprint = fingerprint(self.resolved)
+        self.batch_size = batch_size
+        self.reader_weight = reader_weight
+        if isinstance(reader, str):
+            from smallmodels.reader import load_reader  # type: ignore[import-not-found]
+
+            reader = load_reader(reader)
+        self.reader: AnswerScorer | None = reader
+        self._lock = threading.Lock()
+
+    # -- raw pair scoring -------------------------------------------------------------------
+
+    def score_pairs(self, pairs: Sequence[tuple[str, str, str]]) -> list[float]:
+        """Score ``(question, answer, passage)`` triples (passages used as given, no windows)."""
+        if not pairs:
+            return []
+        inputs = [(pair_text(q, a), p) for q, a, p in pairs]
+        with self._lock:
+            raw: Any = self.model.predict(
+                inputs, batch_size=self.batch_size, show_progress_bar=False
+            )
+        scores = [float(s) for s in raw]
+        if self.reader is not None and self.reader_weight > 0:
+            w = self.reader_weight
+            scores = [
+                (1 - w) * s + w * float(self.reader.score_answer(q, p, a))
+                for s, (q, a, p) in zip(scores, pairs, strict=True)
+            ]
+        return scores
+
+    # -- answers ----------------------------------------------------------------------------
+
+    def check_many(
+        self,
+        items: Sequence[tuple[str, str, Sequence[str]]],
+        cited: Sequence[Mapping[int, Sequence[int]] | None] | None = None,
+        threshold: float = 0.5,
+    ) -> list[Groundedness]:
+        """:meth:`check` for many ``(question, answer, passages)`` at once (one batched pass)."""
+        plan: list[tuple[int, int, int]] = []  # (item, sentence, passage) per triple
+        triples: list[tuple[str, str, str]] = []
+        split: list[list[str]] = []
+        for i, (question, answer, passages) in enumerate(items):
+            sentences = split_sentences(answer)
+            split.append(sentences)
+            windows = [passage_windows(p) for p in passages]
+            for s, sentence in enumerate(sentences):
+                claim = strip_markers(sentence)
+                for p, wins in enumerate(windows):
+                    for window in wins:
+                        plan.append((i, s, p))
+                        triples.append((question, claim, window))
+        flat = self.score_pairs(triples)
+        best: dict[tuple[int, int, int], float] = {}
+        for key, value in zip(plan, flat, strict=True):
+            best[key] = max(value, best.get(key, 0.0))
+        results: list[Groundedness] = []
+        for i, (_question, _answer, passages) in enumerate(items):
+            item_cited = cited[i] if cited is not None else None
+            checks: list[SentenceCheck] = []
+            for s, sentence in enumerate(split[i]):
+                per_passage = [best.get((i, s, p), 0.0) for p in range(len(passages))]
+                named = list(item_cited.get(s, [])) if item_cited else cited_passages(sentence)
+                named = [p for p in named if 0 <= p < len(passages)]
+                score = max(per_passage, default=0.0)
+                supporting = sorted(
+                    (p for p, v in enumerate(per_passage) if v >= threshold),
+                    key=lambda p: -per_passage[p],
+                )
+                checks.append(
+                    SentenceCheck(
+                        text=sentence,
+                        score=score,
+                        supported=score >= threshold,
+                        passages=supporting,
+                        cited=named,
+                        cited_score=max((per_passage[p] for p in named), default=None),
+                    )
+                )
+            results.append(
+                Groundedness(
+                    score=min((c.score for c in checks), default=1.0),
+                    sentences=checks,
+                    unsupported=[c.text for c in checks if not c.supported],
+                )
+            )
+        return results
+
+    def check(
+        self,
+        question: str,
+        answer: str,
+        passages: Sequence[str],
+        cited: Mapping[int, Sequence[int]] | None = None,
+        threshold: float = 0.5,
+    ) -> Groundedness:
+        """Check every sentence of ``answer`` against ``passages``.
+
+        ``cited`` maps a sentence index to the passage indices it cites (zero-based); without
+        it the sentence's own markers (``[1]`` is passage 0) are used.
+        """
+        return self.check_many([(question, answer, passages)], [cited], threshold)[0]
+
+    def score(self, question: str, answer: str, passages: Sequence[str]) -> float:
+        """The answer-level score of :meth:`check`."""
+        return self.check(question, answer, passages).score
+
+    def score_many(self, items: Sequence[tuple[str, str, Sequence[str]]]) -> list[float]:
+        """Answer-level scores for many ``(question, answer, passages)`` at once."""
+        return [g.score for g in self.check_many(items)]
+
+
+_CACHE: dict[str, CrossEncoderChecker] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def load_checker(spec: str | None = None) -> CrossEncoderChecker:
+    """Load (once per process) the checker for ``spec`` (default: :func:`default_checker_spec`)."""
+    key = spec or default_checker_spec()
+    with _CACHE_LOCK:
+        if key not in _CACHE:
+            _CACHE[key] = CrossEncoderChecker(key)
+        return _CACHE[key]

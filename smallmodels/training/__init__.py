@@ -1,0 +1,1 @@
+"""Training helpers for Tandem's small models (SQuAD-format data, the extractive reader)."""
