@@ -28,7 +28,63 @@ class Settings(BaseSettings):
     candidates: int = Field(50, ge=1, le=1000, description="First-stage candidates fused/reranked.")
     rerank_top_n: int = Field(20, ge=1, le=200, description="Candidates scored by the reranker.")
 
+    # -- HTTP service (tandem serve) -----------------------------------------------------------
+    host: str = Field("127.0.0.1", description="Address `tandem serve` binds to.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `tandem serve` listens on.")
+    workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes.")
+    api_keys: str = Field(
+        "",
+        description="Comma-separated API keys; `KEY:idx1|idx2` restricts a key to those "
+        "indexes. Empty: no authentication and loopback-only binding.",
+    )
+    allow_open: bool = Field(
+        False, description="Allow binding a non-loopback address with no API keys configured."
+    )
+    public_schema: bool = Field(False, description="Serve /schema without an API key.")
+    redis_url: str | None = Field(None, description="Redis URL for the cache; unset: in-process.")
+    redis_timeout_ms: int = Field(
+        150, ge=10, le=10_000, description="Redis connect and socket timeout."
+    )
+    redis_backoff_s: float = Field(
+        1.0, ge=0.0, le=300.0, description="First pause before retrying a failed Redis."
+    )
+    redis_backoff_max_s: float = Field(
+        15.0, ge=0.0, le=3600.0, description="Longest pause before retrying a failed Redis."
+    )
+    cache_ttl_s: int = Field(300, ge=0, le=30 * 86400, description="Cache TTL; 0: no cache.")
+    cache_max_entries: int = Field(
+        10_000, ge=0, description="Entries of the in-process LRU cache (no Redis)."
+    )
+    cache_prefix: str = Field("tandem", description="Key prefix in a shared Redis.")
+    refresh_interval_ms: int = Field(
+        500,
+        ge=0,
+        le=600_000,
+        description="How often (at most) a request checks for a newly published index version.",
+    )
+    model_threads: int = Field(
+        2, ge=1, le=64, description="Model calls (embed, search, rerank) run at once."
+    )
+    model_queue: int = Field(
+        64, ge=0, le=100_000, description="Model calls allowed to wait; beyond: 503 busy."
+    )
+    torch_threads: int = Field(
+        1,
+        ge=0,
+        le=256,
+        description="Torch intra-op threads while serving (0: torch's default). One thread per "
+        "model call is fastest for single queries, and much faster on a busy machine.",
+    )
+    max_query_chars: int = Field(2000, ge=1, le=100_000, description="Longest query accepted.")
+    max_body_bytes: int = Field(65_536, ge=1024, description="Largest request body (else 413).")
+    max_filter_fields: int = Field(16, ge=0, le=256, description="Most filter fields per request.")
+    rate_limit_requests: int = Field(
+        600, ge=0, description="Requests per key per window; 0: no rate limit."
+    )
+    rate_limit_window_s: int = Field(60, ge=1, le=86400, description="Rate-limit window.")
+    log_level: str = Field("INFO", description="Service log level.")
+
 
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    return Settings()  # type: ignore[call-arg]  # fields come from the environment
