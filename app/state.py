@@ -221,14 +221,13 @@ class IndexRegistry:
             if name not in names:
                 self._drop(name, "deleted")
         for name in sorted(names):
-            entry = self._loaded.get(name)
             try:
-                await self.get(name, force=entry is None or not self._fresh(entry))
+                await self.get(name, force=True)
             except TandemError as exc:
                 log.debug("index %s not refreshed: %s", name, exc.message)
 
     async def watch(self) -> None:
-        period = max(1.0, self.interval_s)
+        period = min(max(1.0, self.interval_s), 5.0)
         while True:
             await asyncio.sleep(period)
             try:
