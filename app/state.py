@@ -254,6 +254,10 @@ def _close_soon(retriever: Retriever) -> None:
     threading.Thread(target=close, daemon=True).start()
 
 
+def _describe(exc: BaseException) -> str:
+    return exc.message if isinstance(exc, TandemError) else f"{type(exc).__name__}: {exc}"
+
+
 def load_reranker(spec: str) -> Reranker:
     """The reranker for ``spec`` (``smallmodels.reranker`` is imported only when configured)."""
     try:
@@ -370,9 +374,9 @@ class ServiceState:
             self.embedder = load_embedder(s.embedder)
             self.embedder.encode(["warm up"])  # first call pays one-off costs; not a request
             log.info("embedder %s loaded", self.embedder.name)
-        except TandemError as exc:
-            self.model_errors["embedder"] = exc.message
-            log.error("embedder could not be loaded: %s", exc.message)
+        except Exception as exc:  # noqa: BLE001 - reported by readiness, not a crash
+            self.model_errors["embedder"] = _describe(exc)
+            log.error("embedder could not be loaded: %s", _describe(exc))
         if not s.reranker:
             log.info("reranking off: no reranker configured (TANDEM_RERANKER)")
             return
@@ -380,9 +384,11 @@ class ServiceState:
             self.reranker = load_reranker(s.reranker)
             self.reranker.score("warm up", ["warm up"])
             log.info("reranker %s loaded", getattr(self.reranker, "name", s.reranker))
-        except TandemError as exc:
-            self.model_errors["reranker"] = exc.message
-            log.error("reranker %r could not be loaded: %s; reranking off", s.reranker, exc.message)
+        except Exception as exc:  # noqa: BLE001 - reported by readiness and as 503 on rerank
+            self.model_errors["reranker"] = _describe(exc)
+            log.error(
+                "reranker %r could not be loaded: %s; reranking off", s.reranker, _describe(exc)
+            )
 
     async def close(self) -> None:
         self.indexes.close()
