@@ -15,8 +15,8 @@ BOILERPLATE_PHRASES = (
     "subscribe", "sign in", "log in", "login", "newsletter", "copyright", "skip to content",
     "accept", "menu", "home", "contact us", "follow us",
 )
-NEAR_DUP_THRESHOLD = 0.9
-NUM_PERM = 64
+NEAR_DUP_THRESHOLD = 0.8
+NUM_PERM = 128
 SHINGLE = 3
 
 
@@ -81,6 +81,7 @@ def duplicate_mask(
             seen[n] = i
     near = 0
     lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
+    sketches: dict[str, MinHash] = {}
     for i, n in enumerate(norms):
         if not keep[i]:
             continue
@@ -90,9 +91,11 @@ def duplicate_mask(
         shingles = {" ".join(words[j : j + SHINGLE]).encode() for j in range(len(words) - 2)}
         mh = MinHash(num_perm=NUM_PERM, seed=1)
         mh.update_batch(list(shingles))
-        if lsh.query(mh):
+        # LSH gives candidates; the MinHash estimate confirms them (fewer false positives).
+        if any(mh.jaccard(sketches[c]) >= threshold for c in lsh.query(mh)):
             keep[i] = False
             near += 1
         else:
             lsh.insert(str(i), mh)
+            sketches[str(i)] = mh
     return keep, exact, near

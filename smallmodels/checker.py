@@ -32,8 +32,9 @@ from smallmodels.spec import ResolvedModel, fingerprint, resolve
 
 #: Where ``tandem checker train`` puts the default checker (git-ignored).
 DEFAULT_CHECKER = "models/checker-minilm"
-#: Passages longer than this many words are scored window by window.
-WINDOW_WORDS = 150
+#: Passages longer than this many words are scored window by window (the checker judges local
+#: evidence; short windows also make training and scoring about twice as fast on a CPU).
+WINDOW_WORDS = 80
 #: Sentences a window overlaps with the previous one.
 WINDOW_OVERLAP = 1
 
@@ -46,9 +47,59 @@ _BOUNDARY_RE = re.compile(
     r"[.!?…]+[\"'”’)\]]*(?:\s*" + _MARKER + r")*(?=\s+[\"'“‘(\[]?[A-Z0-9À-Ý])"
 )
 _ABBREVIATIONS = frozenset(
-    "mr mrs ms dr prof sr jr st vs etc e.g i.e inc ltd co corp no fig al approx dept est gen "
-    "gov lt mt rev sgt u.s u.k cf ca".split()
+    [
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "prof",
+        "sr",
+        "jr",
+        "st",
+        "vs",
+        "etc",
+        "e.g",
+        "i.e",
+        "inc",
+        "ltd",
+        "co",
+        "corp",
+        "no",
+        "fig",
+        "al",
+        "approx",
+        "dept",
+        "est",
+        "gen",
+        "gov",
+        "lt",
+        "mt",
+        "rev",
+        "sgt",
+        "u.s",
+        "u.k",
+        "cf",
+        "ca",
+    ]
 )
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True when the CPU multiplies bfloat16 natively (AVX512-BF16 or AMX)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(errors="ignore")
+    except OSError:
+        return False
+    return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags))
+
+
+def use_bf16(precision: str, device: str = "cpu") -> bool:
+    """Whether ``precision`` (``auto``, ``bf16`` or ``fp32``) means bfloat16 autocast here."""
+    if precision not in {"auto", "bf16", "fp32"}:
+        raise ValueError(f"precision must be auto, bf16 or fp32, not {precision!r}")
+    if precision == "auto":
+        return device == "cpu" and cpu_has_fast_bf16()
+    return precision == "bf16"
 
 
 def default_checker_spec() -> str:
@@ -231,6 +282,8 @@ class CrossEncoderChecker:
 
     ``reader`` (an object with ``score_answer`` or a reader spec for ``smallmodels.reader``)
     is blended in with weight ``reader_weight``: ``(1-w)*cross_encoder + w*reader``.
+    Spec option ``precision=auto|bf16|fp32`` (default auto: bfloat16 autocast on CPUs that
+    multiply bfloat16 natively, about twice as fast, scores within about 0.01).
     """
 
     def __init__(
@@ -266,6 +319,7 @@ class CrossEncoderChecker:
         self.spec = self.resolved.spec
         self.fingerprint = fingerprint(self.resolved)
         self.batch_size = batch_size
+        self.bf16 = use_bf16(self.resolved.options.get("precision", "auto"), device)
         self.reader_weight = reader_weight
         if isinstance(reader, str):
             from smallmodels.reader import load_reader  # type: ignore[import-not-found]
@@ -280,8 +334,10 @@ class CrossEncoderChecker:
         """Score ``(question, answer, passage)`` triples (passages used as given, no windows)."""
         if not pairs:
             return []
+        import torch
+
         inputs = [(pair_text(q, a), p) for q, a, p in pairs]
-        with self._lock:
+        with self._lock, torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
             raw: Any = self.model.predict(
                 inputs, batch_size=self.batch_size, show_progress_bar=False
             )

@@ -9,6 +9,7 @@ answer is present), so a score threshold reads as "no answer found".
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import threading
@@ -474,7 +475,7 @@ def sentence_bounds(passage: str) -> list[tuple[int, int]]:
         cuts.append(m.end())
     cuts.append(len(passage))
     bounds: list[tuple[int, int]] = []
-    for a, b in zip(cuts, cuts[1:], strict=False):
+    for a, b in itertools.pairwise(cuts):
         text = passage[a:b]
         s = a + (len(text) - len(text.lstrip()))
         e = b - (len(text) - len(text.rstrip()))

