@@ -124,6 +124,8 @@ class IndexRegistry:
         entry = self._loaded.get(name)
         if entry is not None and not force and self._fresh(entry):
             return entry
+        if entry is None and IndexLayout(self.data_dir, name).current_version() is None:
+            raise IndexNotFound(f"index {name!r} not found")  # no lock kept for unknown names
         lock = self._locks.setdefault(name, asyncio.Lock())
         async with lock:
             entry = self._loaded.get(name)
@@ -200,6 +202,7 @@ class IndexRegistry:
 
     def _drop(self, name: str, why: str) -> None:
         entry = self._loaded.pop(name, None)
+        self._locks.pop(name, None)
         self.metrics.drop_index(name)
         if entry is not None:
             log.info("index %s: %s, no longer served", name, why)
@@ -216,7 +219,7 @@ class IndexRegistry:
 
     async def sync_all(self) -> None:
         """Pick up new indexes and versions, forget deleted indexes (background task)."""
-        names = set(self.names())
+        names = set(await anyio.to_thread.run_sync(self.names))
         for name in list(self._loaded):
             if name not in names:
                 self._drop(name, "deleted")
