@@ -32,9 +32,11 @@ from smallmodels.spec import ResolvedModel, fingerprint, resolve
 
 #: Where ``tandem checker train`` puts the default checker (git-ignored).
 DEFAULT_CHECKER = "models/checker-minilm"
-#: Passages longer than this many words are scored window by window (the checker judges local
-#: evidence; short windows also make training and scoring about twice as fast on a CPU).
-WINDOW_WORDS = 80
+#: Passages are scored window by window: whole sentences packed up to this many words, each
+#: window overlapping the previous one by a sentence. The checker judges local evidence (the
+#: sentence that carries the answer and the words it shares with the question); short windows
+#: keep that signal undiluted and make training and scoring several times cheaper on a CPU.
+WINDOW_WORDS = 40
 #: Sentences a window overlaps with the previous one.
 WINDOW_OVERLAP = 1
 
@@ -198,13 +200,22 @@ def passage_windows(passage: str, max_words: int = WINDOW_WORDS) -> list[str]:
 _WORD_RE = re.compile(r"\w+")
 
 
-def best_window(passage: str, query: str, max_words: int = WINDOW_WORDS) -> str:
-    """The window of ``passage`` sharing the most words with ``query`` (training uses this)."""
+def best_window(passage: str, question: str, answer: str, max_words: int = WINDOW_WORDS) -> str:
+    """The window of ``passage`` a checker most likely reads ``answer`` from (training uses it).
+
+    Among the windows that contain the answer verbatim (all windows when none does), the one
+    sharing the most words with the question and the answer.
+    """
     windows = passage_windows(passage, max_words)
     if len(windows) <= 1:
         return windows[0] if windows else ""
-    wanted = {w.lower() for w in _WORD_RE.findall(query)}
-    return max(windows, key=lambda w: len(wanted & {t.lower() for t in _WORD_RE.findall(w)}))
+    needle = " ".join(answer.lower().split())
+    holding = [w for w in windows if needle and needle in " ".join(w.lower().split())]
+    wanted = {w.lower() for w in _WORD_RE.findall(f"{question} {answer}")}
+    return max(
+        holding or windows,
+        key=lambda w: len(wanted & {t.lower() for t in _WORD_RE.findall(w)}),
+    )
 
 
 def pair_text(question: str, answer: str) -> str:
@@ -295,15 +306,15 @@ class CrossEncoderChecker:
         device: str = "cpu",
         batch_size: int = 32,
     ) -> None:
-        import transformers
-        from sentence_transformers import CrossEncoder
-
         self.resolved: ResolvedModel = resolve(spec or default_checker_spec(), DEFAULT_CHECKER)
         if not _is_cross_encoder(self.resolved):
             raise ModelNotFound(
                 f"checker {self.resolved.spec!r} is not a cross-encoder (no sequence-classification"
                 " head); train one with `tandem checker train OUT`"
             )
+        import transformers
+        from sentence_transformers import CrossEncoder
+
         verbosity = transformers.logging.get_verbosity()
         transformers.logging.set_verbosity_error()
         try:

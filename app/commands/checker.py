@@ -47,6 +47,9 @@ def train(
     lr: float = typer.Option(1e-4, "--lr", min=0.0, help="Learning rate."),
     batch_size: int = typer.Option(16, "--batch-size", min=2, help="Pairs per step."),
     seed: int = typer.Option(0, "--seed", help="Random seed (negatives, shuffling, init)."),
+    threads: int | None = typer.Option(
+        None, "--threads", min=1, help="Torch threads (1 is fastest on a busy machine)."
+    ),
     base: str | None = typer.Option(
         None, "--base", help="Model to start from (default: packaged all-MiniLM-L6-v2)."
     ),
@@ -74,6 +77,7 @@ def train(
             loss=loss,
             max_seconds=None if max_minutes is None else max_minutes * 60,
             seed=seed,
+            threads=threads,
             progress=show_progress(),
         )
     except TandemError as exc:

@@ -140,7 +140,7 @@ class Group:
     def pairs(self) -> list[tuple[str, str]]:
         """Cross-encoder inputs, the passage cut to the window that best fits each answer."""
         return [
-            (pair_text(self.question, a), best_window(self.passage, f"{self.question} {a}"))
+            (pair_text(self.question, a), best_window(self.passage, self.question, a))
             for a in self.answers
         ]
 
@@ -396,6 +396,7 @@ def train_checker(
     loss: str = "both",
     freeze_embeddings: bool = True,
     precision: str = "auto",
+    threads: int | None = None,
     max_length: int = 256,
     max_seconds: float | None = None,
     seed: int = 0,
@@ -409,7 +410,9 @@ def train_checker(
     early after ``max_seconds``. ``freeze_embeddings`` keeps the word-embedding matrix fixed
     (a third of MiniLM's weights; the optimiser step gets much cheaper and few-step training
     does not drift) and ``precision`` ``auto`` trains under bfloat16 autocast where the CPU
-    multiplies bfloat16 natively. Returns a summary dict (also saved as
+    multiplies bfloat16 natively. ``threads`` sets torch's intra-op threads: on a machine whose
+    cores are busy with other work, 1 thread is many times faster than oversubscribed ones.
+    Returns a summary dict (also saved as
     ``checker_training.json``).
     """
     import torch
@@ -422,6 +425,8 @@ def train_checker(
         raise CheckerDataError("batch size must be at least 2")
     rng = random.Random(seed)
     torch.manual_seed(seed)
+    if threads is not None:
+        torch.set_num_threads(max(1, threads))
     rows = parse_rows(halueval_rows)
     groups: list[Group] = []
     counts: dict[str, int] = {}

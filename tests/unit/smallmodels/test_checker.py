@@ -110,6 +110,7 @@ def trained(data_files: tuple[Path, Path], tmp_path_factory: pytest.TempPathFact
         batch_size=12,
         learning_rate=3e-4,
         seed=0,
+        threads=1,
     )
     assert summary["steps"] == 24
     assert summary["halueval_groups"] == len(CITIES)
