@@ -13,12 +13,16 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 
 from app.output import STATE, emit, show_progress
 from app.settings import get_settings
 from smallmodels.errors import TandemError, UsageError
+
+try:  # typer >= 0.20 vendors click; its exceptions live beside it
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover - older typer on plain click
+    from click.exceptions import ClickException  # type: ignore[assignment]
 
 cli = typer.Typer(
     name="tandem",
@@ -39,8 +43,9 @@ def _main(
     ] = False,
     data_dir: Annotated[
         Path | None,
-        typer.Option("--data-dir", help="Where indexes live (env TANDEM_DATA_DIR).",
-                     show_default=False),
+        typer.Option(
+            "--data-dir", help="Where indexes live (env TANDEM_DATA_DIR).", show_default=False
+        ),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
 ) -> None:
@@ -60,17 +65,28 @@ def data_dir() -> Path:
 
 
 # -- index -----------------------------------------------------------------------------------
-def _build(action: str, name: str, paths: list[Path], store: str | None, model: str | None,
-           chunk_tokens: int | None, text_field: str) -> None:
+def _build(
+    action: str,
+    name: str,
+    paths: list[Path],
+    store: str | None,
+    model: str | None,
+    chunk_tokens: int | None,
+    text_field: str,
+) -> None:
     from indexers.builder import BuildOptions, run_build
 
     settings = get_settings()
     if store not in (None, "faiss", "qdrant"):
         raise UsageError(f"unknown store {store!r}: choose faiss or qdrant")
     opts = BuildOptions(
-        store=store, model=model or settings.embedder, chunk_tokens=chunk_tokens,
-        text_field=text_field, qdrant_url=settings.qdrant_url,
-        qdrant_api_key=settings.qdrant_api_key, show_progress=show_progress(),
+        store=store,
+        model=model or settings.embedder,
+        chunk_tokens=chunk_tokens,
+        text_field=text_field,
+        qdrant_url=settings.qdrant_url,
+        qdrant_api_key=settings.qdrant_api_key,
+        show_progress=show_progress(),
     )
     if opts.model is None or model is None:
         opts.model = model  # an existing index keeps its own embedder unless one is given
@@ -79,14 +95,18 @@ def _build(action: str, name: str, paths: list[Path], store: str | None, model: 
         typer.echo(f"warning: skipped {source}: {reason}", err=True)
     out = result.as_dict()
     cur = result.curation
-    emit(out, (
-        f"index {name!r} v{result.version}: {result.documents} documents, {result.chunks} chunks "
-        f"({result.embedded} embedded, {result.reused} reused), {result.removed} removed, "
-        f"{result.duplicates} duplicate chunks dropped ({cur.get('exact_duplicates', 0)} exact, "
-        f"{cur.get('near_duplicates', 0)} near), {cur.get('empty', 0) + cur.get('boilerplate', 0)}"
-        f" empty/boilerplate documents dropped, {result.failed} files failed, "
-        f"{result.seconds:.1f}s"
-    ))
+    emit(
+        out,
+        (
+            f"index {name!r} v{result.version}: {result.documents} documents, "
+            f"{result.chunks} chunks ({result.embedded} embedded, {result.reused} reused), "
+            f"{result.removed} removed, {result.duplicates} duplicate chunks dropped "
+            f"({cur.get('exact_duplicates', 0)} exact, {cur.get('near_duplicates', 0)} near), "
+            f"{cur.get('empty', 0) + cur.get('boilerplate', 0)} empty/boilerplate documents "
+            f"dropped, {result.failed} files failed, "
+            f"{result.seconds:.1f}s"
+        ),
+    )
 
 
 StoreOpt = Annotated[str | None, typer.Option("--store", help="faiss (default) or qdrant.")]
@@ -97,15 +117,27 @@ PathsArg = Annotated[list[Path], typer.Argument(help="Files or folders.", show_d
 
 
 @index_app.command("build")
-def index_build(name: str, paths: PathsArg, store: StoreOpt = None, model: ModelOpt = None,
-                chunk_tokens: ChunkOpt = None, text_field: FieldOpt = "text") -> None:
+def index_build(
+    name: str,
+    paths: PathsArg,
+    store: StoreOpt = None,
+    model: ModelOpt = None,
+    chunk_tokens: ChunkOpt = None,
+    text_field: FieldOpt = "text",
+) -> None:
     """Build NAME from PATHs; on an existing index, mirror PATHs into a new version."""
     _build("build", name, paths, store, model, chunk_tokens, text_field)
 
 
 @index_app.command("add")
-def index_add(name: str, paths: PathsArg, store: StoreOpt = None, model: ModelOpt = None,
-              chunk_tokens: ChunkOpt = None, text_field: FieldOpt = "text") -> None:
+def index_add(
+    name: str,
+    paths: PathsArg,
+    store: StoreOpt = None,
+    model: ModelOpt = None,
+    chunk_tokens: ChunkOpt = None,
+    text_field: FieldOpt = "text",
+) -> None:
     """Add or replace the documents under PATHs, keeping the others."""
     _build("add", name, paths, store, model, chunk_tokens, text_field)
 
@@ -127,15 +159,29 @@ def index_list() -> None:
     rows = []
     for name in list_indexes(data_dir()):
         m = IndexLayout(data_dir(), name).manifest()
-        rows.append({"index": name, "version": m["version"], "documents": m["counts"]["documents"],
-                     "chunks": m["counts"]["chunks"], "store": m["store"]["backend"],
-                     "created_at": m["created_at"]})
+        rows.append(
+            {
+                "index": name,
+                "version": m["version"],
+                "documents": m["counts"]["documents"],
+                "chunks": m["counts"]["chunks"],
+                "store": m["store"]["backend"],
+                "created_at": m["created_at"],
+            }
+        )
     if STATE.json:
         emit({"indexes": rows})
     else:
-        emit(rows, "\n".join(
-            f"{r['index']:<24} v{r['version']:<4} {r['documents']:>6} docs {r['chunks']:>8} chunks"
-            f"  {r['store']}  {r['created_at']}" for r in rows) or "no indexes")
+        emit(
+            rows,
+            "\n".join(
+                f"{r['index']:<24} v{r['version']:<4} {r['documents']:>6} docs "
+                f"{r['chunks']:>8} chunks"
+                f"  {r['store']}  {r['created_at']}"
+                for r in rows
+            )
+            or "no indexes",
+        )
 
 
 @index_app.command("show")
@@ -210,8 +256,7 @@ def search(
     if batch is not None:
         for start in range(0, len(batch), 64):
             part = batch[start : start + 64]
-            results = retriever.search_many([r["query"] for r in part], top_k, mode, parsed,
-                                            rerank)
+            results = retriever.search_many([r["query"] for r in part], top_k, mode, parsed, rerank)
             for row, res in zip(part, results, strict=True):
                 emit({"id": row["id"], "hits": [h.as_dict() for h in res.hits]})
         return
@@ -269,12 +314,12 @@ def main(argv: list[str] | None = None) -> None:
     command = typer.main.get_command(cli)
     try:
         rv = command.main(args=argv, prog_name="tandem", standalone_mode=False)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         raise SystemExit(exc.exit_code) from None
-    except click.exceptions.Abort:
+    except typer.Abort:
         typer.echo("error: aborted", err=True)
         raise SystemExit(130) from None
-    except click.ClickException as exc:
+    except ClickException as exc:
         typer.echo(f"error: {exc.format_message()}", err=True)
         raise SystemExit(exc.exit_code) from None
     except TandemError as exc:

@@ -92,8 +92,9 @@ def run_retrieval_bench(
         if log:
             log(f"indexing {len(doc_ids)} paragraphs of {squad_file.name}")
         name = "bench-" + squad_file.stem.replace(".", "-")
-        build = run_build(root, name, [corpus], "build",
-                          BuildOptions(model=model, dedup=False, chunk_tokens=254))
+        build = run_build(
+            root, name, [corpus], "build", BuildOptions(model=model, dedup=False, chunk_tokens=254)
+        )
         retriever = Retriever(root, name, reranker=reranker, candidates=100)
         raw = raw_encode_rate(retriever, Path(root), name)
         runs: dict[str, dict[str, dict[str, float]]] = {}
@@ -133,8 +134,9 @@ def run_retrieval_bench(
 def _search_all(retriever: Retriever, texts: list[str], mode: str) -> list[Any]:
     out = []
     for start in range(0, len(texts), 256):
-        out.extend(retriever.search_many(texts[start : start + 256], top_k=100, mode=mode,
-                                         rerank=False))
+        out.extend(
+            retriever.search_many(texts[start : start + 256], top_k=100, mode=mode, rerank=False)
+        )
     return out
 
 

@@ -8,6 +8,7 @@ their stored vectors; only new or changed text is embedded.
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -79,9 +80,15 @@ class BuildResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "index": self.index, "version": self.version, "documents": self.documents,
-            "chunks": self.chunks, "embedded": self.embedded, "reused": self.reused,
-            "removed": self.removed, "duplicates": self.duplicates, "failed": self.failed,
+            "index": self.index,
+            "version": self.version,
+            "documents": self.documents,
+            "chunks": self.chunks,
+            "embedded": self.embedded,
+            "reused": self.reused,
+            "removed": self.removed,
+            "duplicates": self.duplicates,
+            "failed": self.failed,
             "seconds": round(self.seconds, 3),
         }
 
@@ -177,12 +184,17 @@ def run_build(
         chunker = Chunker(
             lambda s: embedder.tokenizer.encode(s, add_special_tokens=False),
             embedder.max_seq_length,
-            opts.chunk_tokens or (previous.manifest["chunking"]["chunk_tokens"]
-                                  if previous and opts.chunk_tokens is None else None),
+            opts.chunk_tokens
+            or (
+                previous.manifest["chunking"]["chunk_tokens"]
+                if previous and opts.chunk_tokens is None
+                else None
+            ),
             opts.overlap_tokens,
         )
         same_chunking = bool(
-            previous and previous.manifest["chunking"]["chunk_tokens"] == chunker.chunk_tokens
+            previous
+            and previous.manifest["chunking"]["chunk_tokens"] == chunker.chunk_tokens
             and previous.manifest["chunking"]["overlap_tokens"] == chunker.overlap_tokens
         )
 
@@ -199,21 +211,33 @@ def run_build(
                 docs.append(rec)
                 doc_chunks.append(previous.chunks_by_doc.get(doc_id, []))
         if action == "remove":
-            matched = [n for n in removed_names
-                       if previous and any(_matches(r, [n]) for r in previous.documents.values())]
+            matched = [
+                n
+                for n in removed_names
+                if previous and any(_matches(r, [n]) for r in previous.documents.values())
+            ]
             if not matched:
-                raise UsageError(f"no document in index {name!r} matches {', '.join(removed_names)}")
+                raise UsageError(
+                    f"no document in index {name!r} matches {', '.join(removed_names)}"
+                )
         for doc in loaded:
             problem = document_problem(doc.text)
             if problem:
                 setattr(curation, problem, getattr(curation, problem) + 1)
                 curation.dropped_documents.append(doc.doc_id)
                 continue
-            rec = DocumentRecord(doc.doc_id, doc.source, doc.title, doc.mtime, doc.content_hash,
-                                 doc.metadata)
+            rec = DocumentRecord(
+                doc.doc_id, doc.source, doc.title, doc.mtime, doc.content_hash, doc.metadata
+            )
             old = previous.documents.get(doc.doc_id) if previous else None
-            if (previous and old and same_chunking and old.content_hash == rec.content_hash
-                    and old.metadata == rec.metadata and old.title == rec.title):
+            if (
+                previous
+                and old
+                and same_chunking
+                and old.content_hash == rec.content_hash
+                and old.metadata == rec.metadata
+                and old.title == rec.title
+            ):
                 chunks = previous.chunks_by_doc.get(doc.doc_id, [])
             else:
                 chunks = _chunk_document(chunker, doc)
@@ -242,102 +266,166 @@ def run_build(
         timings["curate_s"] = time.perf_counter() - t0
 
         # -- vectors: reuse what did not change, embed the rest -------------------------------
-        t0 = time.perf_counter()
-        dim = embedder.dimension
-        vectors = np.zeros((len(kept), dim), dtype=np.float32)
-        todo: list[int] = []
-        for i, c in enumerate(kept):
-            vec = previous.vectors_by_hash.get(c.text_hash) if previous else None
-            if vec is not None:
-                vectors[i] = vec
-            else:
-                todo.append(i)
-        reused = len(kept) - len(todo)
-        _notify(opts, documents=len(final_docs), chunks_total=len(todo), chunks_done=0)
-        if todo:
-            vectors[todo] = encode_texts(
-                embedder, [kept[i].text for i in todo], batch_size=opts.batch_size,
-                show_progress=opts.show_progress,
-                on_batch=lambda done: _notify(opts, documents=len(final_docs),
-                                              chunks_total=len(todo), chunks_done=done),
-                cancelled=opts.cancelled,
-            )
-        timings["embed_s"] = time.perf_counter() - t0
-        if opts.cancelled and opts.cancelled():
-            raise BuildCancelled(f"build of {name!r} cancelled")
-
-        # -- write the version and publish it -------------------------------------------------
-        t0 = time.perf_counter()
+        # The staging folder exists from here on: a build killed now leaves only it behind,
+        # never a published version; the next build clears it.
         version = layout.next_version()
         staging = layout.staging_dir(version)
-        store = ChunkStore(staging / "chunks.sqlite")
-        store.write(final_docs, kept)
-        store.close()
-        np.save(staging / EMBEDDINGS, vectors)
-        BM25Index.build([c.text for c in kept]).save(staging)
-        store_opts: dict[str, Any] = {}
-        if store_name == "faiss" and opts.hnsw_threshold is not None:
-            store_opts["hnsw_threshold"] = opts.hnsw_threshold
-        if store_name == "qdrant":
-            store_opts["url"] = opts.qdrant_url
-            store_opts["api_key"] = opts.qdrant_api_key
-            if opts.qdrant_url:
-                store_opts["collection"] = f"tandem-{name}-v{version}"
-            store_opts["payloads"] = [
-                {"row": i, "doc_id": c.doc_id, "source": c.source, **_payload(c.metadata)}
-                for i, c in enumerate(kept)
-            ]
-        vstore = open_store(store_name, staging, dim, create=True, **store_opts)
-        vstore.build(vectors)
-        vstore.save()
-        store_params = vstore.params()
-        vstore.close()
-        timings["write_s"] = time.perf_counter() - t0
-        if opts.cancelled and opts.cancelled():
-            raise BuildCancelled(f"build of {name!r} cancelled")
+        try:
+            return _embed_write_publish(
+                layout,
+                opts,
+                embedder,
+                previous,
+                store_name,
+                chunker,
+                curation,
+                final_docs,
+                kept,
+                failed,
+                action,
+                version,
+                staging,
+                started,
+                timings,
+            )
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
 
-        prev_ids = set(previous.documents) if previous else set()
-        removed = len(prev_ids - {d.doc_id for d in final_docs})
-        seconds = time.perf_counter() - started
-        result = BuildResult(
-            index=name, version=version, documents=len(final_docs), chunks=len(kept),
-            embedded=len(todo), reused=reused, removed=removed,
-            duplicates=curation.duplicates, failed=len(failed), seconds=seconds,
-            failed_files=failed, curation=curation.as_dict(), timings=timings,
+
+def _embed_write_publish(
+    layout: IndexLayout,
+    opts: BuildOptions,
+    embedder: SentenceTransformerEmbedder,
+    previous: _Previous | None,
+    store_name: str,
+    chunker: Chunker,
+    curation: CurationReport,
+    final_docs: list[DocumentRecord],
+    kept: list[ChunkRecord],
+    failed: list[tuple[str, str]],
+    action: str,
+    version: int,
+    staging: Path,
+    started: float,
+    timings: dict[str, float],
+) -> BuildResult:
+    name = layout.name
+    t0 = time.perf_counter()
+    dim = embedder.dimension
+    vectors = np.zeros((len(kept), dim), dtype=np.float32)
+    todo: list[int] = []
+    for i, c in enumerate(kept):
+        vec = previous.vectors_by_hash.get(c.text_hash) if previous else None
+        if vec is not None:
+            vectors[i] = vec
+        else:
+            todo.append(i)
+    reused = len(kept) - len(todo)
+    _notify(opts, documents=len(final_docs), chunks_total=len(todo), chunks_done=0)
+    if todo:
+        vectors[todo] = encode_texts(
+            embedder,
+            [kept[i].text for i in todo],
+            batch_size=opts.batch_size,
+            show_progress=opts.show_progress,
+            on_batch=lambda done: _notify(
+                opts, documents=len(final_docs), chunks_total=len(todo), chunks_done=done
+            ),
+            cancelled=opts.cancelled,
         )
-        manifest = {
-            "name": name,
-            "version": version,
-            "action": action,
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "embedder": {
-                "spec": embedder.spec, "name": embedder.name,
-                "fingerprint": embedder.fingerprint, "dimension": dim,
-                "max_seq_length": embedder.max_seq_length,
-            },
-            "store": store_params,
-            "bm25": BM25Index().params(),
-            "chunking": {"chunk_tokens": chunker.chunk_tokens,
-                         "overlap_tokens": chunker.overlap_tokens,
-                         "splitter": "llama-index SentenceSplitter + model tokenizer"},
-            "counts": {
-                "documents": len(final_docs), "chunks": len(kept), "embedded": len(todo),
-                "reused": reused, "removed": removed, "duplicates": curation.duplicates,
-                "failed": len(failed), **curation.as_dict(),
-            },
-            "failed_files": [{"source": s, "reason": r} for s, r in failed],
-            "libraries": library_versions(),
-            "timings_s": {k: round(v, 3) for k, v in timings.items()},
-            "seconds": round(seconds, 3),
-        }
-        layout.publish(staging, version, manifest)
-        if store_name == "qdrant" and opts.qdrant_url:
-            from stores.qdrant_store import switch_alias
+    timings["embed_s"] = time.perf_counter() - t0
+    if opts.cancelled and opts.cancelled():
+        raise BuildCancelled(f"build of {name!r} cancelled")
 
-            switch_alias(opts.qdrant_url, opts.qdrant_api_key, name, version)
-        _notify(opts, documents=len(final_docs), chunks_total=len(todo), chunks_done=len(todo))
-        log.info("published %s v%d: %s", name, version, result.as_dict())
-        return result
+    # -- write the version and publish it -------------------------------------------------
+    t0 = time.perf_counter()
+    store = ChunkStore(staging / "chunks.sqlite")
+    store.write(final_docs, kept)
+    store.close()
+    np.save(staging / EMBEDDINGS, vectors)
+    BM25Index.build([c.text for c in kept]).save(staging)
+    store_opts: dict[str, Any] = {}
+    if store_name == "faiss" and opts.hnsw_threshold is not None:
+        store_opts["hnsw_threshold"] = opts.hnsw_threshold
+    if store_name == "qdrant":
+        store_opts["url"] = opts.qdrant_url
+        store_opts["api_key"] = opts.qdrant_api_key
+        if opts.qdrant_url:
+            store_opts["collection"] = f"tandem-{name}-v{version}"
+        store_opts["payloads"] = [
+            {"row": i, "doc_id": c.doc_id, "source": c.source, **_payload(c.metadata)}
+            for i, c in enumerate(kept)
+        ]
+    vstore = open_store(store_name, staging, dim, create=True, **store_opts)
+    vstore.build(vectors)
+    vstore.save()
+    store_params = vstore.params()
+    vstore.close()
+    timings["write_s"] = time.perf_counter() - t0
+    if opts.cancelled and opts.cancelled():
+        raise BuildCancelled(f"build of {name!r} cancelled")
+
+    prev_ids = set(previous.documents) if previous else set()
+    removed = len(prev_ids - {d.doc_id for d in final_docs})
+    seconds = time.perf_counter() - started
+    result = BuildResult(
+        index=name,
+        version=version,
+        documents=len(final_docs),
+        chunks=len(kept),
+        embedded=len(todo),
+        reused=reused,
+        removed=removed,
+        duplicates=curation.duplicates,
+        failed=len(failed),
+        seconds=seconds,
+        failed_files=failed,
+        curation=curation.as_dict(),
+        timings=timings,
+    )
+    manifest = {
+        "name": name,
+        "version": version,
+        "action": action,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "embedder": {
+            "spec": embedder.spec,
+            "name": embedder.name,
+            "fingerprint": embedder.fingerprint,
+            "dimension": dim,
+            "max_seq_length": embedder.max_seq_length,
+        },
+        "store": store_params,
+        "bm25": BM25Index().params(),
+        "chunking": {
+            "chunk_tokens": chunker.chunk_tokens,
+            "overlap_tokens": chunker.overlap_tokens,
+            "splitter": "llama-index SentenceSplitter + model tokenizer",
+        },
+        "counts": {
+            "documents": len(final_docs),
+            "chunks": len(kept),
+            "embedded": len(todo),
+            "reused": reused,
+            "removed": removed,
+            "duplicates": curation.duplicates,
+            "failed": len(failed),
+            **curation.as_dict(),
+        },
+        "failed_files": [{"source": s, "reason": r} for s, r in failed],
+        "libraries": library_versions(),
+        "timings_s": {k: round(v, 3) for k, v in timings.items()},
+        "seconds": round(seconds, 3),
+    }
+    layout.publish(staging, version, manifest)
+    if store_name == "qdrant" and opts.qdrant_url:
+        from stores.qdrant_store import switch_alias
+
+        switch_alias(opts.qdrant_url, opts.qdrant_api_key, name, version)
+    _notify(opts, documents=len(final_docs), chunks_total=len(todo), chunks_done=len(todo))
+    log.info("published %s v%d: %s", name, version, result.as_dict())
+    return result
 
 
 def _payload(meta: dict[str, Any]) -> dict[str, Any]:
@@ -351,8 +439,13 @@ def _chunk_document(chunker: Chunker, doc: SourceDocument) -> list[ChunkRecord]:
     meta["content_hash"] = doc.content_hash
     return [
         ChunkRecord(
-            chunk_id=f"{doc.doc_id}::{i}", doc_id=doc.doc_id, source=doc.source, position=i,
-            text=text, text_hash=text_hash(text), metadata=meta,
+            chunk_id=f"{doc.doc_id}::{i}",
+            doc_id=doc.doc_id,
+            source=doc.source,
+            position=i,
+            text=text,
+            text_hash=text_hash(text),
+            metadata=meta,
         )
         for i, text in enumerate(chunker.split(doc.text))
     ]

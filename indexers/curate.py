@@ -11,9 +11,24 @@ import numpy as np
 WORD_RE = re.compile(r"\w+", re.UNICODE)
 MIN_WORDS = 12
 BOILERPLATE_PHRASES = (
-    "cookie", "cookies", "privacy policy", "terms of use", "terms of service", "all rights reserved",
-    "subscribe", "sign in", "log in", "login", "newsletter", "copyright", "skip to content",
-    "accept", "menu", "home", "contact us", "follow us",
+    "cookie",
+    "cookies",
+    "privacy policy",
+    "terms of use",
+    "terms of service",
+    "all rights reserved",
+    "subscribe",
+    "sign in",
+    "log in",
+    "login",
+    "newsletter",
+    "copyright",
+    "skip to content",
+    "accept",
+    "menu",
+    "home",
+    "contact us",
+    "follow us",
 )
 NEAR_DUP_THRESHOLD = 0.8
 NUM_PERM = 128

@@ -118,9 +118,7 @@ def load_file(path: Path, root: Path, text_field: str = "text") -> list[SourceDo
             meta = dict(doc.metadata)
             line = meta.pop("line")
             title = str(meta.pop("title", "") or _title_from(doc.text, f"{path.stem}:{line}"))
-            out.append(
-                SourceDocument(f"{source}#L{line}", source, doc.text, title, mtime, meta)
-            )
+            out.append(SourceDocument(f"{source}#L{line}", source, doc.text, title, mtime, meta))
         return out
     if suffix == ".pdf" and not loaded:
         raise ValueError("no pages could be read")

@@ -5,8 +5,15 @@ from __future__ import annotations
 from importlib import metadata
 
 PACKAGES = (
-    "tandem", "sentence-transformers", "transformers", "torch", "faiss-cpu", "bm25s",
-    "qdrant-client", "llama-index-core", "numpy",
+    "tandem",
+    "sentence-transformers",
+    "transformers",
+    "torch",
+    "faiss-cpu",
+    "bm25s",
+    "qdrant-client",
+    "llama-index-core",
+    "numpy",
 )
 
 

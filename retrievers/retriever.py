@@ -145,8 +145,13 @@ class Retriever:
         candidates: int | None = None,
     ) -> SearchResult:
         return self.search_many(
-            [query], top_k, mode, filters, rerank,
-            None if query_vector is None else query_vector[None, :], candidates,
+            [query],
+            top_k,
+            mode,
+            filters,
+            rerank,
+            None if query_vector is None else query_vector[None, :],
+            candidates,
         )[0]
 
     def search_many(
@@ -196,8 +201,9 @@ class Retriever:
         for qi in range(len(queries)):
             if mode == "dense":
                 rows, scores = dense[qi]
-                ranked.append([(int(r), float(s)) for r, s in zip(rows, scores, strict=True)
-                               if r >= 0])
+                ranked.append(
+                    [(int(r), float(s)) for r, s in zip(rows, scores, strict=True) if r >= 0]
+                )
             elif mode == "bm25":
                 rows, scores = sparse[qi]
                 ranked.append([(int(r), float(s)) for r, s in zip(rows, scores, strict=True)])
@@ -219,8 +225,16 @@ class Retriever:
             t = time.perf_counter()
             records = snap.chunks.get([r for r, _ in cand])
             hits = [
-                Hit(rank=i + 1, score=round(score, 6), text=c.text, source=c.source,
-                    doc_id=c.doc_id, chunk_id=c.chunk_id, metadata=c.metadata, row=c.row)
+                Hit(
+                    rank=i + 1,
+                    score=round(score, 6),
+                    text=c.text,
+                    source=c.source,
+                    doc_id=c.doc_id,
+                    chunk_id=c.chunk_id,
+                    metadata=c.metadata,
+                    row=c.row,
+                )
                 for i, (c, (_, score)) in enumerate(zip(records, cand, strict=True))
             ]
             qt["fetch"] = (time.perf_counter() - t) * 1000
@@ -231,11 +245,13 @@ class Retriever:
     def _rerank(
         self, snap: IndexSnapshot, query: str, cand: list[tuple[int, float]]
     ) -> list[tuple[int, float]]:
+        """Cross-encoder scores of the top N fused with the first-stage rank (retrievers.rerank)."""
+        from retrievers.rerank import rerank_order
+
         assert self.reranker is not None
         records = snap.chunks.get([r for r, _ in cand])
-        scores = self.reranker.score(query, [c.text for c in records])
-        order = np.argsort(-np.asarray(scores), kind="stable")
-        return [(records[i].row, float(scores[i])) for i in order]
+        order = rerank_order(self.reranker, query, [c.text for c in records])
+        return [(records[i].row, score) for i, score in order]
 
 
 def _close_later(snapshot: IndexSnapshot) -> None:

@@ -292,7 +292,8 @@ class CrossEncoderChecker:
     """A :class:`Checker` backed by a sentence-transformers ``CrossEncoder`` (one logit).
 
     ``reader`` (an object with ``score_answer`` or a reader spec for ``smallmodels.reader``)
-    is blended in with weight ``reader_weight``: ``(1-w)*cross_encoder + w*reader``.
+    is blended in with weight ``reader_weight``, per sentence and passage:
+    ``(1-w) * max over windows(cross_encoder) + w * reader(whole passage)``.
     Spec option ``precision=auto|bf16|fp32`` (default auto: bfloat16 autocast on CPUs that
     multiply bfloat16 natively, about twice as fast, scores within about 0.01).
     """
@@ -333,7 +334,7 @@ class CrossEncoderChecker:
         self.bf16 = use_bf16(self.resolved.options.get("precision", "auto"), device)
         self.reader_weight = reader_weight
         if isinstance(reader, str):
-            from smallmodels.reader import load_reader  # type: ignore[import-not-found]
+            from smallmodels.reader import load_reader
 
             reader = load_reader(reader)
         self.reader: AnswerScorer | None = reader
@@ -342,7 +343,7 @@ class CrossEncoderChecker:
     # -- raw pair scoring -------------------------------------------------------------------
 
     def score_pairs(self, pairs: Sequence[tuple[str, str, str]]) -> list[float]:
-        """Score ``(question, answer, passage)`` triples (passages used as given, no windows)."""
+        """Cross-encoder scores of ``(question, answer, passage)`` triples (passages as given)."""
         if not pairs:
             return []
         import torch
@@ -352,14 +353,19 @@ class CrossEncoderChecker:
             raw: Any = self.model.predict(
                 inputs, batch_size=self.batch_size, show_progress_bar=False
             )
-        scores = [float(s) for s in raw]
-        if self.reader is not None and self.reader_weight > 0:
-            w = self.reader_weight
-            scores = [
-                (1 - w) * s + w * float(self.reader.score_answer(q, p, a))
-                for s, (q, a, p) in zip(scores, pairs, strict=True)
-            ]
-        return scores
+        return [float(s) for s in raw]
+
+    def reader_scores(self, triples: Sequence[tuple[str, str, str]]) -> list[float]:
+        """The reader's ``score_answer`` for ``(question, answer, passage)`` triples (whole
+        passages: the reader windows them itself)."""
+        if self.reader is None:
+            raise ValueError("this checker has no reader")
+        return [float(self.reader.score_answer(q, p, a)) for q, a, p in triples]
+
+    def blend(self, cross_encoder: float, reader: float) -> float:
+        """The blended score of one sentence against one passage."""
+        w = self.reader_weight
+        return (1 - w) * cross_encoder + w * reader
 
     # -- answers ----------------------------------------------------------------------------
 
@@ -387,6 +393,13 @@ class CrossEncoderChecker:
         best: dict[tuple[int, int, int], float] = {}
         for key, value in zip(plan, flat, strict=True):
             best[key] = max(value, best.get(key, 0.0))
+        if self.reader is not None and self.reader_weight > 0:
+            keys = sorted(best)
+            read = self.reader_scores(
+                [(items[i][0], strip_markers(split[i][s]), items[i][2][p]) for i, s, p in keys]
+            )
+            for key, value in zip(keys, read, strict=True):
+                best[key] = self.blend(best[key], value)
         results: list[Groundedness] = []
         for i, (_question, _answer, passages) in enumerate(items):
             item_cited = cited[i] if cited is not None else None

@@ -45,9 +45,8 @@ class SentenceTransformerEmbedder:
         self.model = SentenceTransformer(self.resolved.path, **kwargs)
         self.name = self.resolved.name
         self.spec = self.resolved.spec
-        getter = getattr(self.model, "get_embedding_dimension", None) or getattr(
-            self.model, "get_sentence_embedding_dimension"
-        )
+        getter = getattr(self.model, "get_embedding_dimension", None)
+        getter = getter or self.model.get_sentence_embedding_dimension
         dim = getter()
         self.dimension = int(dim or 0)
         self.max_seq_length = int(self.model.max_seq_length or 256)

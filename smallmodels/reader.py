@@ -74,6 +74,13 @@ class _Window:
     """Char offsets in the passage for context tokens, None for question/special tokens."""
 
 
+def window_limits(max_seq_len: int, doc_stride: int) -> tuple[int, int]:
+    """(max question tokens, stride) that always leave the passage room in a window."""
+    max_query = min(64, max_seq_len // 2)
+    stride = max(1, min(doc_stride, max_seq_len - max_query - 4))
+    return max_query, stride
+
+
 def _cpu_has_fast_bf16() -> bool:
     """True when the CPU multiplies bfloat16 natively (AVX512-BF16 or AMX)."""
     try:
@@ -185,8 +192,7 @@ class TransformersReader:
         self.device = device
         limit = int(getattr(model.config, "max_position_embeddings", 512) or 512)
         self.max_seq_len = max(64, min(max_seq_len, limit))
-        self.doc_stride = max(16, min(doc_stride, self.max_seq_len // 2))
-        self.max_query_tokens = 64
+        self.max_query_tokens, self.doc_stride = window_limits(self.max_seq_len, doc_stride)
         self.batch_size = max(1, batch_size)
         if precision == "auto":
             precision = "bf16" if device == "cpu" and _cpu_has_fast_bf16() else "fp32"

@@ -74,7 +74,10 @@ class BM25Index:
             mask = np.zeros(self.n_docs, dtype=np.float32)
             mask[allowed] = 1.0
         tokens = bm25s.tokenize(
-            list(queries), stopwords="en", stemmer=self.stemmer, show_progress=False,
+            list(queries),
+            stopwords="en",
+            stemmer=self.stemmer,
+            show_progress=False,
             return_ids=False,
         )
         out = []
@@ -91,5 +94,10 @@ class BM25Index:
         return out
 
     def params(self) -> dict[str, Any]:
-        return {"library": "bm25s", "k1": K1, "b": B, "stopwords": "en",
-                "stemmer": "snowball-english" if self.stemmer else None}
+        return {
+            "library": "bm25s",
+            "k1": K1,
+            "b": B,
+            "stopwords": "en",
+            "stemmer": "snowball-english" if self.stemmer else None,
+        }

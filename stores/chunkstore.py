@@ -114,16 +114,31 @@ class ChunkStore:
             self._conn.executemany(
                 "INSERT INTO documents VALUES (?,?,?,?,?,?,?)",
                 [
-                    (d.doc_id, d.source, d.title, d.mtime, d.content_hash,
-                     json.dumps(d.metadata, ensure_ascii=False, default=str), d.chunk_count)
+                    (
+                        d.doc_id,
+                        d.source,
+                        d.title,
+                        d.mtime,
+                        d.content_hash,
+                        json.dumps(d.metadata, ensure_ascii=False, default=str),
+                        d.chunk_count,
+                    )
                     for d in documents
                 ],
             )
             self._conn.executemany(
                 "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?)",
                 [
-                    (row, c.chunk_id, c.doc_id, c.source, c.position, c.text, c.text_hash,
-                     json.dumps(c.metadata, ensure_ascii=False, default=str))
+                    (
+                        row,
+                        c.chunk_id,
+                        c.doc_id,
+                        c.source,
+                        c.position,
+                        c.text,
+                        c.text_hash,
+                        json.dumps(c.metadata, ensure_ascii=False, default=str),
+                    )
                     for row, c in enumerate(chunks)
                 ],
             )
@@ -202,6 +217,12 @@ class ChunkStore:
 
 def _chunk(r: tuple[Any, ...]) -> ChunkRecord:
     return ChunkRecord(
-        chunk_id=r[1], doc_id=r[2], source=r[3], position=r[4], text=r[5], text_hash=r[6],
-        metadata=json.loads(r[7]), row=r[0],
+        chunk_id=r[1],
+        doc_id=r[2],
+        source=r[3],
+        position=r[4],
+        text=r[5],
+        text_hash=r[6],
+        metadata=json.loads(r[7]),
+        row=r[0],
     )

@@ -87,8 +87,11 @@ class FaissStore:
     def params(self) -> dict[str, Any]:
         out: dict[str, Any] = {"backend": "faiss", "kind": self.kind, "metric": "inner_product"}
         if self.kind == "hnsw":
-            out |= {"M": self.hnsw_m, "efConstruction": self.ef_construction,
-                    "efSearch": self.ef_search}
+            out |= {
+                "M": self.hnsw_m,
+                "efConstruction": self.ef_construction,
+                "efSearch": self.ef_search,
+            }
         out["hnsw_threshold"] = self.hnsw_threshold
         return out
 

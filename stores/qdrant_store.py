@@ -86,7 +86,7 @@ class QdrantStore:
                 self._count = int(self.client.count(self.collection, exact=True).count)
         except StoreUnavailable:
             raise
-        except Exception as exc:  # noqa: BLE001 - connection, lock or protocol errors alike
+        except Exception as exc:
             where = url or str(self.folder / LOCAL_FOLDER)
             raise StoreUnavailable(f"Qdrant at {where} is unavailable: {exc}") from exc
 
@@ -132,7 +132,10 @@ class QdrantStore:
             flt = models.Filter(must=[models.HasIdCondition(has_id=[int(r) for r in allowed])])
         for qi, query in enumerate(queries):
             result = self.client.query_points(
-                self.collection, query=query.tolist(), limit=k, query_filter=flt,
+                self.collection,
+                query=query.tolist(),
+                limit=k,
+                query_filter=flt,
                 with_payload=False,
             )
             for j, point in enumerate(result.points):
@@ -141,8 +144,12 @@ class QdrantStore:
         return scores, rows
 
     def params(self) -> dict[str, Any]:
-        return {"backend": "qdrant", "distance": "dot", "collection": self.collection,
-                "mode": "server" if self.url else "local"}
+        return {
+            "backend": "qdrant",
+            "distance": "dot",
+            "collection": self.collection,
+            "mode": "server" if self.url else "local",
+        }
 
     def close(self) -> None:
         if self.url:
@@ -161,10 +168,16 @@ def switch_alias(url: str, api_key: str | None, name: str, version: int) -> None
         ops: list[Any] = []
         existing = {a.alias_name for a in client.get_aliases().aliases}
         if alias in existing:
-            ops.append(models.DeleteAliasOperation(delete_alias=models.DeleteAlias(
-                alias_name=alias)))
-        ops.append(models.CreateAliasOperation(create_alias=models.CreateAlias(
-            collection_name=f"tandem-{name}-v{version}", alias_name=alias)))
+            ops.append(
+                models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=alias))
+            )
+        ops.append(
+            models.CreateAliasOperation(
+                create_alias=models.CreateAlias(
+                    collection_name=f"tandem-{name}-v{version}", alias_name=alias
+                )
+            )
+        )
         client.update_collection_aliases(change_aliases_operations=ops)
     finally:
         client.close()

@@ -10,8 +10,10 @@ import typer
 from app.output import emit, json_mode
 from smallmodels.errors import UsageError
 
-app = typer.Typer(help="Benchmarks: retrieval quality, serving speed, answers, faithfulness.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Benchmarks: retrieval quality, serving speed, answers, faithfulness.",
+    no_args_is_help=True,
+)
 
 
 def _log(msg: str) -> None:
@@ -20,15 +22,21 @@ def _log(msg: str) -> None:
 
 
 def _table(result: dict[str, Any]) -> str:
-    lines = [f"{result['set']}: {result['questions']} questions, {result['documents']} documents",
-             f"{'method':<16}{'nDCG@10':>9}{'R@10':>8}{'R@100':>8}{'MRR@10':>8}{'ms/q':>8}"]
+    lines = [
+        f"{result['set']}: {result['questions']} questions, {result['documents']} documents",
+        f"{'method':<16}{'nDCG@10':>9}{'R@10':>8}{'R@100':>8}{'MRR@10':>8}{'ms/q':>8}",
+    ]
     for method, m in result["methods"].items():
-        lines.append(f"{method:<16}{m['ndcg@10']:>9.4f}{m['recall@10']:>8.4f}"
-                     f"{m['recall@100']:>8.4f}{m['mrr@10']:>8.4f}"
-                     f"{result['ms_per_query'].get(method, 0):>8.1f}")
+        lines.append(
+            f"{method:<16}{m['ndcg@10']:>9.4f}{m['recall@10']:>8.4f}"
+            f"{m['recall@100']:>8.4f}{m['mrr@10']:>8.4f}"
+            f"{result['ms_per_query'].get(method, 0):>8.1f}"
+        )
     b = result["build"]
-    lines.append(f"build: {b['chunks']} chunks in {b['seconds']}s = {b['chunks_per_s']} chunks/s;"
-                 f" raw encode {b['raw_encode_per_s']}/s; ratio {b['ratio']}")
+    lines.append(
+        f"build: {b['chunks']} chunks in {b['seconds']}s = {b['chunks_per_s']} chunks/s;"
+        f" raw encode {b['raw_encode_per_s']}/s; ratio {b['ratio']}"
+    )
     return "\n".join(lines)
 
 
@@ -47,15 +55,28 @@ def retrieval(
         if not f.is_file():
             raise UsageError(f"file not found: {f}")
     extra, rr = _rerank_method(reranker)
-    results = [run_retrieval_bench(f, max_questions=max_questions, seed=seed, model=model,
-                                   reranker=rr, extra_methods=extra, log=_log) for f in squad]
+    results = [
+        run_retrieval_bench(
+            f,
+            max_questions=max_questions,
+            seed=seed,
+            model=model,
+            reranker=rr,
+            extra_methods=extra,
+            log=_log,
+        )
+        for f in squad
+    ]
     if len(results) == 1:
         emit(results[0], _table(results[0]))
         return
     mean = _mean(results)
-    emit({"sets": results, "mean": mean},
-         "\n\n".join(_table(r) for r in results) + "\n\nmean: " + ", ".join(
-             f"{k} nDCG@10 {v['ndcg@10']:.4f}" for k, v in mean.items()))
+    emit(
+        {"sets": results, "mean": mean},
+        "\n\n".join(_table(r) for r in results)
+        + "\n\nmean: "
+        + ", ".join(f"{k} nDCG@10 {v['ndcg@10']:.4f}" for k, v in mean.items()),
+    )
 
 
 def _rerank_method(spec: str | None) -> tuple[dict[str, Any] | None, Any]:
@@ -69,7 +90,9 @@ def _rerank_method(spec: str | None) -> tuple[dict[str, Any] | None, Any]:
 def _mean(results: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     methods = results[0]["methods"].keys()
     return {
-        m: {k: round(sum(r["methods"][m][k] for r in results) / len(results), 4)
-            for k in results[0]["methods"][m]}
+        m: {
+            k: round(sum(r["methods"][m][k] for r in results) / len(results), 4)
+            for k in results[0]["methods"][m]
+        }
         for m in methods
     }

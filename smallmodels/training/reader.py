@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from smallmodels.reader import TransformersReader, _cpu_has_fast_bf16, load_reader
+from smallmodels.reader import TransformersReader, _cpu_has_fast_bf16, load_reader, window_limits
 from smallmodels.spec import resolve
 from smallmodels.training.squad import (
     SquadDataError,
@@ -30,8 +30,6 @@ from smallmodels.training.squad import (
     split_heldout,
     squad_scores,
 )
-
-MAX_QUERY_TOKENS = 64
 
 
 @dataclass
@@ -56,12 +54,12 @@ def load_training_questions(squad_files: Sequence[Path | str]) -> list[SquadQues
     return questions
 
 
-def _trim_questions(tokenizer: Any, texts: list[str]) -> list[str]:
+def _trim_questions(tokenizer: Any, texts: list[str], max_tokens: int) -> list[str]:
     enc = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)
     out = []
     for text, offsets in zip(texts, enc["offset_mapping"], strict=True):
-        if len(offsets) > MAX_QUERY_TOKENS:
-            text = text[: offsets[MAX_QUERY_TOKENS - 1][1]]
+        if len(offsets) > max_tokens:
+            text = text[: offsets[max_tokens - 1][1]]
         out.append(text)
     return out
 
@@ -75,7 +73,8 @@ def make_features(
     """SQuAD training windows with start/end token labels ([CLS] = 0 when not in the window)."""
     if not questions:
         return []
-    texts = _trim_questions(tokenizer, [" ".join(q.question.split()) for q in questions])
+    max_query, doc_stride = window_limits(max_seq_len, doc_stride)
+    texts = _trim_questions(tokenizer, [" ".join(q.question.split()) for q in questions], max_query)
     enc = tokenizer(
         texts,
         [q.context for q in questions],

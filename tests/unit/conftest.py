@@ -30,12 +30,20 @@ TOPICS = {
     ),
 }
 JSONL = [
-    {"text": "Tea was first drunk in China; legend credits the emperor Shen Nong in 2737 BC. "
-             "Dutch traders brought it to Europe in the early 17th century.",
-     "title": "Tea", "topic": "food", "year": 1610},
-    {"text": "Penicillin was discovered by Alexander Fleming in 1928 at St Mary's Hospital in "
-             "London, when mould killed bacteria in a forgotten culture dish.",
-     "title": "Penicillin", "topic": "science", "year": 1928},
+    {
+        "text": "Tea was first drunk in China; legend credits the emperor Shen Nong in 2737 BC. "
+        "Dutch traders brought it to Europe in the early 17th century.",
+        "title": "Tea",
+        "topic": "food",
+        "year": 1610,
+    },
+    {
+        "text": "Penicillin was discovered by Alexander Fleming in 1928 at St Mary's Hospital in "
+        "London, when mould killed bacteria in a forgotten culture dish.",
+        "title": "Penicillin",
+        "topic": "science",
+        "year": 1928,
+    },
 ]
 
 

@@ -36,11 +36,13 @@ def test_build_writes_a_complete_version(corpus: Path, data_dir: Path) -> None:
 
 def test_chunks_stay_within_the_model_limit(tmp_path: Path, data_dir: Path) -> None:
     emb = load_embedder()
-    sentences = [f"Sentence number {i} talks about the river delta and its many birds." for i in
-                 range(300)]
+    sentences = [
+        f"Sentence number {i} talks about the river delta and its many birds." for i in range(300)
+    ]
     (tmp_path / "long.txt").write_text(" ".join(sentences))
-    res = run_build(data_dir, "long", [tmp_path / "long.txt"], options=BuildOptions(
-        chunk_tokens=64))
+    res = run_build(
+        data_dir, "long", [tmp_path / "long.txt"], options=BuildOptions(chunk_tokens=64)
+    )
     assert res.chunks > 10
     snap = IndexSnapshot.open(IndexLayout(data_dir, "long"))
     counts = emb.count_tokens([c.text for c in snap.chunks.all_chunks()])
@@ -54,8 +56,10 @@ def test_rebuild_reuses_vectors_and_reembeds_only_changes(corpus: Path, data_dir
     first = run_build(data_dir, "t", [corpus])
     again = run_build(data_dir, "t", [corpus])
     assert (again.version, again.embedded, again.reused) == (2, 0, first.chunks)
-    (corpus / "bees.txt").write_text("Bumblebees are larger and hairier than honeybees and can "
-                                     "fly in colder weather, buzzing to shake pollen loose.")
+    (corpus / "bees.txt").write_text(
+        "Bumblebees are larger and hairier than honeybees and can "
+        "fly in colder weather, buzzing to shake pollen loose."
+    )
     third = run_build(data_dir, "t", [corpus])
     assert third.embedded == 1 and third.reused == first.chunks - 1
     hits = Retriever(data_dir, "t").search("bumblebees cold weather", top_k=1).hits
@@ -91,8 +95,10 @@ def test_add_and_remove(corpus: Path, data_dir: Path, tmp_path: Path) -> None:
     run_build(data_dir, "t", [corpus / "bees.txt"])
     extra = tmp_path / "extra"
     extra.mkdir()
-    (extra / "nile.txt").write_text("The Nile flows north through eleven countries into the "
-                                    "Mediterranean Sea and is about 6,650 kilometres long.")
+    (extra / "nile.txt").write_text(
+        "The Nile flows north through eleven countries into the "
+        "Mediterranean Sea and is about 6,650 kilometres long."
+    )
     added = run_build(data_dir, "t", [extra], "add")
     assert (added.documents, added.embedded, added.removed) == (2, 1, 0)
     removed = run_build(data_dir, "t", ["bees.txt"], "remove")
@@ -103,8 +109,7 @@ def test_add_and_remove(corpus: Path, data_dir: Path, tmp_path: Path) -> None:
         run_build(data_dir, "t", ["nope.txt"], "remove")
 
 
-def test_unknown_index_and_embedder_mismatch(corpus: Path, data_dir: Path,
-                                             tmp_path: Path) -> None:
+def test_unknown_index_and_embedder_mismatch(corpus: Path, data_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(IndexNotFound):
         Retriever(data_dir, "missing")
     with pytest.raises(IndexNotFound):

@@ -14,8 +14,13 @@ def test_every_format_loads_with_stable_ids_and_metadata(corpus: Path) -> None:
     assert report.failed == []
     by_id = {d.doc_id: d for d in report.documents}
     assert set(by_id) == {
-        "bees.txt", "space/moon.md", "history/press.html", "photosynthesis.pdf",
-        "volcano.docx", "briefs.jsonl#L1", "briefs.jsonl#L2",
+        "bees.txt",
+        "space/moon.md",
+        "history/press.html",
+        "photosynthesis.pdf",
+        "volcano.docx",
+        "briefs.jsonl#L1",
+        "briefs.jsonl#L2",
     }
     assert "waggle dance" in by_id["bees.txt"].text
     assert "20 July 1969" in by_id["space/moon.md"].text
@@ -55,19 +60,29 @@ def test_jsonl_text_field_is_configurable(tmp_path: Path) -> None:
 def test_boilerplate_and_empty_documents_are_flagged() -> None:
     assert document_problem("   ") == "empty"
     assert document_problem("Home | Contact us | Privacy policy | Subscribe") == "boilerplate"
-    assert document_problem(
-        "Accept cookies. Privacy policy. Terms of use. Subscribe to our newsletter. Sign in. "
-        "Log in. Contact us. Follow us. Copyright. All rights reserved. Home. Menu."
-    ) == "boilerplate"
-    assert document_problem("The Nile is the longest river in Africa and flows north "
-                            "through eleven countries into the Mediterranean Sea.") is None
+    assert (
+        document_problem(
+            "Accept cookies. Privacy policy. Terms of use. Subscribe to our newsletter. Sign in. "
+            "Log in. Contact us. Follow us. Copyright. All rights reserved. Home. Menu."
+        )
+        == "boilerplate"
+    )
+    assert (
+        document_problem(
+            "The Nile is the longest river in Africa and flows north "
+            "through eleven countries into the Mediterranean Sea."
+        )
+        is None
+    )
 
 
 def test_exact_and_near_duplicates_are_dropped() -> None:
-    base = ("The Great Barrier Reef is the largest coral reef system in the world, made of "
-            "nearly three thousand individual reefs off the coast of Queensland in Australia. "
-            "It can be seen from outer space and is home to thousands of species of fish, "
-            "molluscs, turtles and corals, and it was made a World Heritage Site in 1981.")
+    base = (
+        "The Great Barrier Reef is the largest coral reef system in the world, made of "
+        "nearly three thousand individual reefs off the coast of Queensland in Australia. "
+        "It can be seen from outer space and is home to thousands of species of fish, "
+        "molluscs, turtles and corals, and it was made a World Heritage Site in 1981."
+    )
     near = base.replace("Queensland", "Queensland state")
     other = "Chess openings such as the Sicilian Defence answer 1.e4 with 1...c5 for Black."
     keep, exact, near_n = duplicate_mask([base, base.upper(), near, other])

@@ -2,14 +2,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from indexers.builder import BuildOptions, run_build
 from retrievers.fusion import rrf
 from retrievers.retriever import Retriever
 from smallmodels.errors import UsageError
-
-import numpy as np
 
 
 def test_rrf_orders_by_summed_reciprocal_ranks() -> None:
@@ -54,8 +53,7 @@ def test_bad_mode_and_top_k(retriever: Retriever) -> None:
         retriever.search("x", top_k=0)
 
 
-def test_refresh_picks_up_a_new_version(retriever: Retriever, corpus: Path,
-                                        data_dir: Path) -> None:
+def test_refresh_picks_up_a_new_version(retriever: Retriever, corpus: Path, data_dir: Path) -> None:
     (corpus / "nile.txt").write_text("The Nile is about 6,650 kilometres long and flows north.")
     run_build(data_dir, "t", [corpus])
     assert retriever.version == 1
