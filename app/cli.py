@@ -242,6 +242,9 @@ def search(
     queries: Annotated[Path | None, typer.Option("--queries", help="JSONL of {id, query}.")] = None,
     rerank: Annotated[bool | None, typer.Option("--rerank/--no-rerank")] = None,
     reranker: Annotated[str | None, typer.Option("--reranker", help="Reranker spec.")] = None,
+    fusion: Annotated[
+        str | None, typer.Option("--fusion", help="Hybrid fusion: convex (default) or rrf.")
+    ] = None,
 ) -> None:
     """Search index NAME for QUERY (or every query of --queries)."""
     from retrievers.retriever import Retriever
@@ -252,7 +255,10 @@ def search(
     parsed = parse_filters(filters)
     settings = get_settings()
     rr = load_reranker_if(reranker or settings.reranker, rerank)
-    retriever = Retriever(data_dir(), name, reranker=rr, candidates=settings.candidates)
+    opts = settings.retriever_options()
+    if fusion is not None:
+        opts["fusion"] = fusion
+    retriever = Retriever(data_dir(), name, reranker=rr, **opts)
     if batch is not None:
         for start in range(0, len(batch), 64):
             part = batch[start : start + 64]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,6 +28,11 @@ class Settings(BaseSettings):
     chunk_tokens: int | None = Field(None, description="Chunk size in model tokens.")
     candidates: int = Field(50, ge=1, le=1000, description="First-stage candidates fused/reranked.")
     rerank_top_n: int = Field(20, ge=1, le=200, description="Candidates scored by the reranker.")
+    fusion: str = Field("convex", pattern="^(convex|rrf)$", description="Hybrid fusion.")
+    dense_weight: float = Field(
+        0.4, ge=0.0, le=1.0, description="Dense share of the convex fusion (BM25 gets the rest)."
+    )
+    rrf_k: int = Field(60, ge=1, le=1000, description="k of reciprocal rank fusion.")
 
     # -- HTTP service (tandem serve) -----------------------------------------------------------
     host: str = Field("127.0.0.1", description="Address `tandem serve` binds to.")
@@ -83,6 +89,15 @@ class Settings(BaseSettings):
     )
     rate_limit_window_s: int = Field(60, ge=1, le=86400, description="Rate-limit window.")
     log_level: str = Field("INFO", description="Service log level.")
+
+    def retriever_options(self) -> dict[str, Any]:
+        """Keyword arguments of :class:`retrievers.retriever.Retriever` set by these settings."""
+        return {
+            "candidates": self.candidates,
+            "fusion": self.fusion,
+            "dense_weight": self.dense_weight,
+            "rrf_k": self.rrf_k,
+        }
 
 
 @lru_cache

@@ -190,8 +190,8 @@ class IndexRegistry:
             self.data_dir,
             name,
             reranker=self.reranker,
-            candidates=self.settings.candidates,
             store_options=options,
+            **self.settings.retriever_options(),
         )
 
     def _report(self, entry: LoadedIndex) -> None:

@@ -20,7 +20,7 @@ from retrievers.retriever import Retriever
 from smallmodels.training.squad import SquadQuestion, load_squad
 
 METRICS = ["ndcg@10", "recall@10", "recall@100", "mrr@10"]
-BASE_METHODS = ("bm25", "dense", "hybrid")
+BASE_METHODS = ("bm25", "dense", "hybrid", "hybrid-rrf")
 
 
 def write_corpus(questions: Sequence[SquadQuestion], folder: Path) -> tuple[Path, dict[int, str]]:
