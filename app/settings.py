@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -89,6 +89,75 @@ class Settings(BaseSettings):
     )
     rate_limit_window_s: int = Field(60, ge=1, le=86400, description="Rate-limit window.")
     log_level: str = Field("INFO", description="Service log level.")
+
+    # -- index-building jobs (POST /v1/indexes/{name}/jobs, tandem worker) -------------------
+    jobs_enabled: bool = Field(True, description="Serve the jobs API (/v1/jobs).")
+    jobs_backend: Literal["auto", "redis", "local"] = Field(
+        "auto",
+        description="Where jobs run: redis (a saq queue consumed by `tandem worker`), local (an "
+        "in-process worker of the API) or auto (redis when TANDEM_REDIS_URL is set).",
+    )
+    sources_root: Path | None = Field(
+        None,
+        description="Folder that job sources are relative to; unset: only uploads are accepted.",
+    )
+    upload_dir: Path | None = Field(
+        None,
+        description="Where uploads wait for their job (shared with the workers); default: "
+        "<data_dir>/uploads.",
+    )
+    upload_max_bytes: int = Field(
+        64 * 1024 * 1024, ge=1024, description="Largest multipart upload of one job (else 413)."
+    )
+    upload_max_files: int = Field(
+        200, ge=1, le=100_000, description="Most files in one upload (else 413)."
+    )
+    job_max_sources: int = Field(100, ge=1, le=10_000, description="Most sources in one job.")
+    job_queue: str = Field("tandem-jobs", description="Name of the saq queue in Redis.")
+    job_local_workers: int = Field(
+        1, ge=1, le=16, description="Jobs the in-process worker runs at once (no Redis)."
+    )
+    worker_concurrency: int = Field(
+        1, ge=1, le=64, description="Jobs one `tandem worker` process runs at once."
+    )
+    job_heartbeat_s: int = Field(
+        15,
+        ge=1,
+        le=3600,
+        description="A running job not heard of for this long is declared lost (worker died).",
+    )
+    job_sweep_s: int = Field(
+        5, ge=1, le=3600, description="How often lost jobs and stale job state are looked for."
+    )
+    job_retries: int = Field(
+        0,
+        ge=0,
+        le=10,
+        description="Times a job whose worker died (or that crashed) is tried again; 0: it fails.",
+    )
+    job_timeout_s: int = Field(
+        6 * 3600, ge=0, description="Longest a job may run (0: no limit); then it fails."
+    )
+    job_ttl_s: int = Field(
+        7 * 86400, ge=60, description="How long finished jobs stay listed in Redis."
+    )
+    job_lock_wait_s: int = Field(
+        600,
+        ge=0,
+        le=86400,
+        description="How long a job waits for a build of its index started outside the jobs "
+        "API (tandem index build) before failing with index_busy.",
+    )
+    worker_heartbeat_file: Path = Field(
+        Path("/tmp/tandem-worker.alive"),
+        description="File `tandem worker` touches while alive (its container healthcheck).",
+    )
+    qdrant_shards: int | None = Field(
+        None, ge=1, le=1024, description="Shards of each new Qdrant collection (cluster mode)."
+    )
+    qdrant_replicas: int | None = Field(
+        None, ge=1, le=64, description="Replication factor of each new Qdrant collection."
+    )
 
     def retriever_options(self) -> dict[str, Any]:
         """Keyword arguments of :class:`retrievers.retriever.Retriever` set by these settings."""
