@@ -9,6 +9,7 @@ with ``Retry-After`` instead of queueing without bound.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import time
 from collections.abc import Callable
@@ -67,3 +68,58 @@ class ModelLimiter:
     def _report(self) -> None:
         if self._on_wait is not None:
             self._on_wait(self.waiting)
+
+
+class EmbeddingBatcher:
+    """Opportunistic batching of query embeddings under concurrency.
+
+    A lone query is encoded at once (no added wait). Queries that arrive while an encode is
+    running queue up and go to the model together in the next call (at most ``max_batch``),
+    which costs far less than one call each. Every encode runs through the
+    :class:`ModelLimiter`.
+    """
+
+    def __init__(self, limiter: ModelLimiter, max_batch: int = 32) -> None:
+        self.limiter = limiter
+        self.max_batch = max_batch
+        self._pending: dict[str, list[tuple[str, asyncio.Future[Any]]]] = {}
+        self._draining: set[str] = set()
+        self.batches = 0
+        self.largest = 0
+
+    async def embed(self, encoder: Any, key: str, text: str) -> Any:
+        """The vector of ``text`` from ``encoder.encode`` (``key`` names the encoder)."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.setdefault(key, []).append((text, future))
+        if key not in self._draining:
+            self._draining.add(key)
+            asyncio.get_running_loop().create_task(self._drain(encoder, key))
+        return await future
+
+    async def _drain(self, encoder: Any, key: str) -> None:
+        try:
+            pending = self._pending[key]
+            while pending:
+                batch = pending[: self.max_batch]
+                del pending[: self.max_batch]
+                self.batches += 1
+                self.largest = max(self.largest, len(batch))
+                try:
+                    vectors = await self.run_encode(encoder, [text for text, _ in batch])
+                except BaseException as exc:  # every waiter gets the failure
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    if not isinstance(exc, Exception):
+                        raise
+                    continue
+                for i, (_, future) in enumerate(batch):
+                    if not future.done():
+                        future.set_result(vectors[i])
+        finally:
+            self._draining.discard(key)
+            if not self._pending.get(key):
+                self._pending.pop(key, None)
+
+    async def run_encode(self, encoder: Any, texts: list[str]) -> Any:
+        return await self.limiter.run(encoder.encode, texts)

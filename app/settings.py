@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     model_queue: int = Field(
         64, ge=0, le=100_000, description="Model calls allowed to wait; beyond: 503 busy."
     )
+    embed_batch: int = Field(
+        32, ge=1, le=1024, description="Most queries embedded in one model call under load."
+    )
     torch_threads: int = Field(
         1,
         ge=0,
@@ -89,6 +92,80 @@ class Settings(BaseSettings):
     )
     rate_limit_window_s: int = Field(60, ge=1, le=86400, description="Rate-limit window.")
     log_level: str = Field("INFO", description="Service log level.")
+
+    # -- grounded answers (/ask, /v1/chat/completions, tandem ask) -----------------------------
+    llm_url: str | None = Field(
+        None,
+        description="OpenAI-compatible API root of the LLM (llama.cpp server, vLLM, Ollama, a "
+        "hosted API), e.g. http://127.0.0.1:8080/v1. Takes precedence over TANDEM_LLM_GGUF.",
+    )
+    llm_model: str | None = Field(None, description="Model name sent to the LLM server.")
+    llm_api_key: str | None = Field(None, description="Bearer key for the LLM server.")
+    llm_gguf: str | None = Field(
+        None,
+        description="In-process llama.cpp model (the [llama] extra): a GGUF path, or 'default' "
+        "for the packaged Gemma 3 270M.",
+    )
+    llm_connect_timeout_s: float = Field(
+        2.0, gt=0, le=120, description="LLM connect timeout (per try)."
+    )
+    llm_first_token_timeout_s: float = Field(
+        15.0, gt=0, le=600, description="LLM time to first token (retries included)."
+    )
+    llm_timeout_s: float = Field(60.0, gt=0, le=3600, description="LLM total generation limit.")
+    llm_retries: int = Field(
+        2, ge=0, le=10, description="Retries of an LLM call on connection errors only."
+    )
+    llm_retry_backoff_s: float = Field(
+        0.25, ge=0, le=30, description="First pause before a retry (doubles each time)."
+    )
+    llm_breaker_failures: int = Field(
+        3, ge=1, le=1000, description="Consecutive LLM failures that open the circuit."
+    )
+    llm_breaker_reset_s: float = Field(
+        30.0, ge=0, le=3600, description="Pause before probing an LLM whose circuit is open."
+    )
+    llm_max_tokens: int = Field(256, ge=1, le=32_768, description="Longest LLM answer (tokens).")
+    llm_temperature: float = Field(0.0, ge=0, le=2, description="LLM sampling temperature.")
+    llm_context_tokens: int = Field(
+        4096,
+        ge=256,
+        le=1_048_576,
+        description="LLM context window used to pack passages (the n_ctx of an in-process model).",
+    )
+    llm_threads: int = Field(
+        0, ge=0, le=256, description="Threads of the in-process LLM (0: all CPUs)."
+    )
+    llm_gpu_layers: int = Field(
+        0, ge=-1, le=10_000, description="Layers of the in-process LLM on the GPU (-1: all)."
+    )
+    llm_cpu_max_gb: float = Field(
+        2.0,
+        ge=0,
+        le=1024,
+        description="Largest GGUF run in process without a GPU; a larger one makes the "
+        "hardware 'constrained' (small answers only).",
+    )
+    llm_memory_headroom_gb: float = Field(
+        1.0, ge=0, le=1024, description="Free memory to keep beside an in-process LLM."
+    )
+    ask_timeout_s: float = Field(
+        30.0, gt=0, le=3600, description="Time budget of one question (LLM fallback included)."
+    )
+    ask_top_k: int = Field(5, ge=1, le=50, description="Passages given to the answerers.")
+    small_confident: float = Field(
+        0.8,
+        ge=0,
+        le=1.01,
+        description="mode=auto serves the small answer when its confidence reaches this "
+        "(cascade); above 1: always ask the LLM when there is one.",
+    )
+    small_min_confidence: float = Field(
+        0.2, ge=0, le=1, description="Below this confidence small mode answers 'no answer found'."
+    )
+    checker_threshold: float = Field(
+        0.5, ge=0, le=1, description="Checker score under which an answer sentence is unsupported."
+    )
 
     # -- index-building jobs (POST /v1/indexes/{name}/jobs, tandem worker) -------------------
     jobs_enabled: bool = Field(True, description="Serve the jobs API (/v1/jobs).")

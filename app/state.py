@@ -35,7 +35,7 @@ import anyio.to_thread
 
 from app.cache import Cache, RedisCache, create_cache
 from app.errors import ComponentUnavailable
-from app.limiter import ModelLimiter
+from app.limiter import EmbeddingBatcher, ModelLimiter
 from app.metrics import Metrics
 from app.security import KeyRing, RateLimiter
 from app.settings import Settings
@@ -294,6 +294,8 @@ class ServiceState:
         self.keyring = keyring
         self.rate_limiter = rate_limiter
         self.indexes = indexes
+        #: Query embeddings go through here: batched when requests arrive together.
+        self.batcher = EmbeddingBatcher(limiter, settings.embed_batch)
         self.embedder: SentenceTransformerEmbedder | None = None
         self.reranker: Reranker | None = None
         self.model_errors: dict[str, str] = {}

@@ -80,6 +80,15 @@ def query_pool(data_dir: str | Path, index: str, seed: int = 0) -> Iterator[str]
             yield query
 
 
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of process ``pid`` so far (Linux /proc), else None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _free_port() -> int:
     import socket
 
@@ -228,8 +237,25 @@ async def _run(
     max_s: float,
     top_k: int,
     log: Callable[[str], None],
+    cpu: Callable[[], float | None],
 ) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {key}"}
+    cpu_ms: dict[str, float | None] = {}
+
+    async def phase(name: str, bodies: Iterator[dict[str, Any]]) -> list[dict[str, Any]]:
+        before = cpu()
+        lat, answers, errors = await _sequential(client, path, bodies, requests, max_s)
+        after = cpu()
+        out["latency_ms"][name] = summary(lat)
+        out["server_ms"][name] = _server_stages(answers)
+        out["errors"][name] = errors
+        cpu_ms[name] = (
+            round((after - before) * 1000 / len(lat), 2)
+            if before is not None and after is not None and lat
+            else None
+        )
+        return answers
+
     path = f"/v1/indexes/{index}/search"
 
     def fresh(rerank: bool) -> Iterator[dict[str, Any]]:
@@ -240,18 +266,12 @@ async def _run(
     async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=60) as client:
         await _sequential(client, path, fresh(False), 10, max_s)  # warm-up
         log(f"search, no rerank: {requests} requests")
-        lat, answers, errors = await _sequential(client, path, fresh(False), requests, max_s)
+        answers = await phase("search", fresh(False))
         out["unexpected_cache_hits"] = sum(bool(a["cached"]) for a in answers)
-        out["latency_ms"]["search"] = summary(lat)
-        out["server_ms"]["search"] = _server_stages(answers)
-        out["errors"]["search"] = errors
         if reranker:
             await _sequential(client, path, fresh(True), 5, max_s)
             log(f"search with rerank: {requests} requests")
-            lat, answers, errors = await _sequential(client, path, fresh(True), requests, max_s)
-            out["latency_ms"]["search_rerank"] = summary(lat)
-            out["server_ms"]["search_rerank"] = _server_stages(answers)
-            out["errors"]["search_rerank"] = errors
+            await phase("search_rerank", fresh(True))
         log(f"cache hits: {requests} requests")
         same = {"query": next(pool), "top_k": top_k, "rerank": False}
 
@@ -260,11 +280,9 @@ async def _run(
                 yield same
 
         await _sequential(client, path, repeat(), 3, max_s)
-        lat, answers, errors = await _sequential(client, path, repeat(), requests, max_s)
+        answers = await phase("cache_hit", repeat())
         out["unexpected_cache_misses"] = sum(not a["cached"] for a in answers)
-        out["latency_ms"]["cache_hit"] = summary(lat)
-        out["server_ms"]["cache_hit"] = _server_stages(answers)
-        out["errors"]["cache_hit"] = errors
+    out["server_cpu_ms_per_request"] = cpu_ms
     out["throughput"] = []
     for clients in concurrency:
         log(f"throughput with {clients} concurrent clients")
@@ -326,6 +344,7 @@ def run_serve_bench(
                 max_seconds,
                 top_k,
                 say,
+                lambda: process_cpu_seconds(server.proc.pid),
             )
         )
     finally:
@@ -368,6 +387,8 @@ def format_table(result: dict[str, Any]) -> str:
             f"{t['clients']:<10}{t['requests']:>9}{t['rps']:>8.1f}{t['p50']:>9.2f}"
             f"{t['p95']:>9.2f}{t['errors']:>8}"
         )
+    cpu = result.get("server_cpu_ms_per_request", {})
+    lines.append("server CPU ms per request: " + ", ".join(f"{k} {v}" for k, v in cpu.items()))
     stages = result["server_ms"].get("search", {})
     lines.append(
         "server stages (p50 ms, search): " + ", ".join(f"{k} {v}" for k, v in stages.items())

@@ -181,7 +181,12 @@ async def run_search(
         else:
             tandem.metrics.cache.labels(kind="embedding", result="miss").inc()
 
-    (result, new_vector), model_ms = await tandem.limiter.timed(
+    new_vector = None
+    if req.mode != "bm25" and vector is None:
+        t = time.perf_counter()
+        vector = new_vector = await tandem.batcher.embed(retriever.embedder, fingerprint, query)
+        timings["embed"] = (time.perf_counter() - t) * 1000
+    (result, resized_vector), model_ms = await tandem.limiter.timed(
         _search_sync,
         retriever,
         query,
@@ -193,7 +198,10 @@ async def run_search(
         fingerprint,
         candidates,
     )
-    stage_ms = {k: v for k, v in result.timings_ms.items() if k != "total"}
+    new_vector = resized_vector if resized_vector is not None else new_vector
+    stage_ms = {k: v for k, v in result.timings_ms.items() if k not in ("total", "embed")}
+    if resized_vector is not None:  # the embedder changed under us and embedded again
+        stage_ms["embed"] = result.timings_ms.get("embed", 0.0)
     timings.update(stage_ms)
     timings["queue"] = max(0.0, model_ms - sum(stage_ms.values()))
     hits = [

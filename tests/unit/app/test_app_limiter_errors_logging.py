@@ -24,7 +24,7 @@ from app.errors import (
     describe,
     error_body,
 )
-from app.limiter import ModelLimiter
+from app.limiter import EmbeddingBatcher, ModelLimiter
 from app.logging import REQUEST_ID, JSONFormatter
 from retrievers.errors import RerankerUnavailable
 from smallmodels.errors import ModelNotFound, UsageError
@@ -142,3 +142,58 @@ def test_json_formatter_adds_request_id_and_extras():
     assert out["msg"] == "request ok" and out["request_id"] == "rid-1"
     assert out["status"] == 200 and out["level"] == "info" and out["logger"] == "tandem.access"
     assert "\n" not in line
+
+
+class SlowLengthEncoder:
+    """Encodes a text as [len(text)], slowly, recording each call's batch."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def encode(self, texts: list[str]) -> Any:
+        import time
+
+        import numpy as np
+
+        self.calls.append(list(texts))
+        time.sleep(0.05)
+        return np.array([[float(len(t))] for t in texts], dtype=np.float32)
+
+
+async def test_batcher_batches_concurrent_queries_and_not_a_lone_one():
+    encoder = SlowLengthEncoder()
+    batcher = EmbeddingBatcher(ModelLimiter(2, 10), max_batch=4)
+    assert float((await batcher.embed(encoder, "k", "abc"))[0]) == 3.0
+    assert encoder.calls == [["abc"]]
+    texts = ["x" * n for n in range(1, 10)]
+    vectors = await asyncio.gather(*(batcher.embed(encoder, "k", t) for t in texts))
+    assert [float(v[0]) for v in vectors] == [float(len(t)) for t in texts]
+    sizes = [len(c) for c in encoder.calls[1:]]
+    assert sum(sizes) == 9 and max(sizes) <= 4 and len(sizes) < 9
+
+
+async def test_batcher_passes_errors_to_every_waiter():
+    class Broken:
+        def encode(self, texts: list[str]) -> Any:
+            raise ValueError("boom")
+
+    batcher = EmbeddingBatcher(ModelLimiter(1, 10))
+    results = await asyncio.gather(
+        *(batcher.embed(Broken(), "b", "x") for _ in range(3)), return_exceptions=True
+    )
+    assert all(isinstance(r, ValueError) for r in results)
+    encoder = SlowLengthEncoder()
+    assert float((await batcher.embed(encoder, "b", "ok"))[0]) == 2.0  # recovers
+
+
+async def test_batched_real_embeddings_match_single_ones():
+    import numpy as np
+
+    from smallmodels.embedder import load_embedder
+
+    embedder = load_embedder(None)
+    batcher = EmbeddingBatcher(ModelLimiter(2, 10))
+    queries = ["how does lightning form", "sourdough starter", "chess knight", "roman water"]
+    together = await asyncio.gather(*(batcher.embed(embedder, "m", q) for q in queries))
+    alone = embedder.encode(queries)
+    assert np.allclose(np.stack(together), alone, atol=1e-5)
