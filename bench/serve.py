@@ -89,6 +89,15 @@ def process_cpu_seconds(pid: int) -> float | None:
         return None
 
 
+def with_top_n(spec: str, top_n: int) -> str:
+    """``spec`` with its ``top_n`` option (candidates the reranker scores) set."""
+    from smallmodels.spec import split_options
+
+    base, options = split_options(spec)
+    options["top_n"] = str(top_n)
+    return base + "@" + ",".join(f"{k}={v}" for k, v in options.items())
+
+
 def _free_port() -> int:
     import socket
 
@@ -320,11 +329,10 @@ def run_serve_bench(
     env = {
         "TANDEM_API_KEYS": key,
         "TANDEM_RATE_LIMIT_REQUESTS": "0",
-        "TANDEM_RERANK_TOP_N": str(rerank_candidates),
         "TANDEM_LOG_LEVEL": "WARNING",
     }
     if reranker:
-        env["TANDEM_RERANKER"] = reranker
+        env["TANDEM_RERANKER"] = with_top_n(reranker, rerank_candidates)
     if redis_url:
         env["TANDEM_REDIS_URL"] = redis_url
     env.update(extra_env or {})

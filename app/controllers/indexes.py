@@ -78,6 +78,15 @@ def _read_summaries(data_dir: Any, names: list[str]) -> list[IndexSummary]:
     return out
 
 
+def _reranker_identity(reranker: Any) -> list[Any]:
+    """What makes a reranker's order: its identity and its top_n/fusion settings."""
+    return [
+        getattr(reranker, "fingerprint", None) or getattr(reranker, "name", "reranker"),
+        getattr(reranker, "top_n", None),
+        getattr(reranker, "fusion_weight", None),
+    ]
+
+
 def _search_sync(
     retriever: Retriever,
     query: str,
@@ -129,7 +138,8 @@ async def run_search(
     entry = await tandem.indexes.get(name)
     retriever = entry.retriever
     snapshot = retriever.snapshot
-    candidates = max(req.top_k, s.rerank_top_n) if use_rerank else max(req.top_k, s.candidates)
+    # First-stage depth as in the CLI; the reranker scores its own top_n of these.
+    candidates = max(req.top_k, s.candidates)
     use_cache = s.cache_ttl_s > 0
     cache = tandem.cache
     timings: dict[str, float] = {}
@@ -145,7 +155,8 @@ async def run_search(
             "m": req.mode,
             "f": filters,
             "c": candidates,
-            "r": getattr(tandem.reranker, "name", "reranker") if use_rerank else None,
+            "r": _reranker_identity(tandem.reranker) if use_rerank else None,
+            "o": [s.fusion, s.dense_weight, s.rrf_k],
         },
     )
     if use_cache:
