@@ -1,0 +1,502 @@
+"""The ask pipeline shared by the HTTP service and ``tandem ask``.
+
+:meth:`AnswerService.answer` takes a question and its retrieved passages (the caller searched:
+the service through :func:`app.controllers.indexes.run_search`, the CLI through a
+``Retriever``) and:
+
+1. numbers the passages [1]..[n];
+2. in ``auto`` and ``small`` modes computes the small extractive answer first (cheap; it is
+   the cascade's first step and the fallback);
+3. routes (:func:`app.answers.router.plan_route`);
+4. for the LLM: packs the passages into the model's context budget, streams the answer with
+   the first-token and total limits cut to what is left of the question's time budget,
+   rewrites citation markers as they stream (markers to passages not given are removed and
+   reported), and on an error or a timeout falls back to the small answer;
+5. checks the groundedness of every LLM answer (``TANDEM_CHECKER``). Without a checker the
+   ``grounded`` object says so: ``{"score": null, "unsupported": [], "method": "none",
+   "reason": ...}`` (no embedder-based guess: a number that is not a groundedness check would
+   be read as one). A small answer is a verbatim quote of its cited passage:
+   ``{"score": 1.0, "method": "extractive"}``.
+
+Every result carries ``served_by`` (``llm``, ``small``, ``cache``), ``reason`` and
+``timings_ms`` per stage. Model calls run through ``offload`` (the service's limiter; a plain
+worker thread in the CLI). A streaming caller passes ``emit``: it receives ``token`` events
+(text deltas) and, when an LLM that already streamed text fails, one ``reset`` event before the
+small answer's text.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+
+from app.answers.citations import MarkerFilter, validate_citations
+from app.answers.prompt import Passage, build_prompt, number_passages
+from app.answers.router import LLMSlot, Mode, Plan, load_llm, plan_route, settings_timeouts
+from app.answers.small import SmallAnswer, SmallAnswerer
+from app.generators.base import GeneratorError, GeneratorTimeout
+from app.settings import Settings
+from smallmodels.errors import TandemError
+
+log = logging.getLogger("tandem.answers")
+
+Offload = Callable[..., Awaitable[Any]]
+Emit = Callable[[str, dict[str, Any]], Awaitable[None]]
+#: Seconds of the budget kept for the small fallback when it was not computed before the LLM.
+SMALL_RESERVE_S = 3.0
+#: Seconds of the budget kept for the groundedness check after the LLM.
+CHECK_RESERVE_S = 1.0
+_ABSTAIN_RE = re.compile(r"^\W*(i\s+(do\s*n[o']?t|cannot|can't)\s+know|unknown|no answer)", re.I)
+
+
+async def run_in_thread(fn: Callable[..., Any], *args: Any) -> Any:
+    """The default ``offload``: a worker thread (the CLI has no limiter)."""
+    return await anyio.to_thread.run_sync(functools.partial(fn, *args))
+
+
+def is_abstention(text: str) -> bool:
+    """True for answers such as "I don't know." (asked for by the prompt)."""
+    return bool(_ABSTAIN_RE.match(text.strip()))
+
+
+@dataclass
+class AnswerResult:
+    """One answer, as the API returns it (:meth:`as_dict`)."""
+
+    index: str
+    version: int
+    answer: str
+    citations: list[dict[str, Any]]
+    grounded: dict[str, Any]
+    confidence: float | None
+    served_by: str
+    reason: str
+    cached: bool = False
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    invalid_citations: list[int] = field(default_factory=list)
+    """Passage numbers the LLM cited that it was never given (removed from the answer)."""
+    extract: dict[str, Any] | None = None
+    """Small answers: the quoted span, its sentence, the passage number, the method."""
+    model: str | None = None
+    """The LLM that wrote the answer (None for small answers)."""
+    usage: dict[str, int] = field(default_factory=dict)
+    """LLM tokens (prompt, completion) of this answer; not part of :meth:`as_dict`."""
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.pop("usage")
+        out["timings_ms"] = {k: round(v, 3) for k, v in self.timings_ms.items()}
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AnswerResult:
+        names = {f for f in cls.__dataclass_fields__ if f != "usage"}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    @property
+    def cacheable(self) -> bool:
+        from app.answers.router import TRANSIENT_REASONS
+
+        return self.served_by in ("llm", "small") and self.reason not in TRANSIENT_REASONS
+
+
+class AnswerMetrics:
+    """Prometheus collectors of the answer paths, in the service's own registry."""
+
+    def __init__(self, registry: Any) -> None:
+        from prometheus_client import Counter
+
+        self.answers = Counter(
+            "tandem_answers",
+            "Answers by path (served_by: llm, small, cache) and routing reason.",
+            ["served_by", "reason"],
+            registry=registry,
+        )
+        self.llm_calls = Counter(
+            "tandem_llm_calls",
+            "LLM calls by result (ok, error, timeout) and refusals by an open circuit.",
+            ["result"],
+            registry=registry,
+        )
+        self.llm_tokens = Counter(
+            "tandem_llm_tokens",
+            "LLM tokens spent, by kind (prompt, completion).",
+            ["kind"],
+            registry=registry,
+        )
+        self.tokens_saved = Counter(
+            "tandem_llm_tokens_saved",
+            "LLM tokens (prompt + expected completion) not spent because a small answer was "
+            "served while an LLM was available, by reason (confident_small, requested).",
+            ["reason"],
+            registry=registry,
+        )
+
+
+class AnswerService:
+    """Small answers, the LLM, routing, citations and the groundedness check, loaded once."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        small: SmallAnswerer,
+        llm: LLMSlot,
+        checker: Any = None,
+        *,
+        checker_detail: str = "",
+        reader_detail: str = "",
+        errors: dict[str, str] | None = None,
+        metrics: AnswerMetrics | None = None,
+    ) -> None:
+        self.settings = settings
+        self.small = small
+        self.llm = llm
+        self.checker = checker
+        self.checker_detail = checker_detail
+        self.reader_detail = reader_detail
+        self.errors = dict(errors or {})
+        self.metrics = metrics
+        self._completion_tokens = [0, 0]  # sum, count: the mean LLM answer length so far
+
+    # -- descriptions ---------------------------------------------------------------------------
+    def identity(self) -> dict[str, Any]:
+        """What an answer depends on besides the question and the index (for cache keys)."""
+        return {
+            "llm": self.llm.model if self.llm.ready else None,
+            "small": self.small.method,
+            "reader": getattr(self.small.reader, "fingerprint", None),
+            "checker": getattr(self.checker, "fingerprint", None),
+            "k": [self.settings.small_confident, self.settings.small_min_confidence],
+        }
+
+    def health(self) -> tuple[str, str]:
+        """The readiness component ``answers``: the small answerer and the checker."""
+        parts = [self.small.describe(), self.checker_detail or "no checker"]
+        if self.errors:
+            failed = "; ".join(f"{k} failed: {v}" for k, v in self.errors.items())
+            return "down", failed + " | serving with " + "; ".join(parts)
+        return "ok", "; ".join(parts)
+
+    async def aclose(self) -> None:
+        await self.llm.aclose()
+
+    # -- the pipeline ---------------------------------------------------------------------------
+    async def answer(
+        self,
+        question: str,
+        hits: Sequence[Any],
+        *,
+        index: str,
+        version: int,
+        mode: Mode = "auto",
+        offload: Offload = run_in_thread,
+        embedder: Any = None,
+        deadline: float | None = None,
+        emit: Emit | None = None,
+        timings: dict[str, float] | None = None,
+    ) -> AnswerResult:
+        """Answer ``question`` from ``hits`` (rank order). ``deadline`` is a
+        ``time.monotonic()`` instant (default: now + ``TANDEM_ASK_TIMEOUT_S``)."""
+        started = time.perf_counter()
+        deadline = deadline or time.monotonic() + self.settings.ask_timeout_s
+        timings = dict(timings or {})
+        passages = number_passages(hits)
+        small: SmallAnswer | None = None
+
+        async def small_answer() -> SmallAnswer:
+            t = time.perf_counter()
+            out: SmallAnswer = await offload(self.small.answer, question, passages, embedder)
+            timings["small"] = (time.perf_counter() - t) * 1000
+            return out
+
+        if mode != "llm":
+            small = await small_answer()
+        breaker = self.llm.breaker
+        plan = plan_route(
+            mode,
+            self.llm.availability,
+            breaker.state == "open",
+            small.found if small else None,
+            small.confidence if small else None,
+            self.settings.small_confident,
+        )
+        if plan.use_llm and not breaker.allow():
+            plan = Plan(False, "circuit_open")
+        if plan.use_llm:
+            result = await self._llm_answer(
+                question, passages, plan.reason, deadline, emit, timings, small, small_answer,
+                offload,
+            )  # fmt: skip
+        else:
+            if plan.reason == "circuit_open" and self.metrics:
+                self.metrics.llm_calls.labels(result="circuit_open").inc()
+            small = small or await small_answer()
+            self._count_saved(plan.reason, question, passages)
+            result = self._small_result(small, plan.reason)
+            if emit is not None:
+                await emit("token", {"text": result.answer})
+        result.index, result.version = index, version
+        result.timings_ms = {**timings, "total": (time.perf_counter() - started) * 1000}
+        if self.metrics:
+            self.metrics.answers.labels(served_by=result.served_by, reason=result.reason).inc()
+        return result
+
+    async def _llm_answer(
+        self,
+        question: str,
+        passages: list[Passage],
+        reason: str,
+        deadline: float,
+        emit: Emit | None,
+        timings: dict[str, float],
+        small: SmallAnswer | None,
+        small_answer: Callable[[], Awaitable[SmallAnswer]],
+        offload: Offload,
+    ) -> AnswerResult:
+        gen = self.llm.generator
+        assert gen is not None
+        s = self.settings
+        t = time.perf_counter()
+        prompt = build_prompt(
+            question, passages, gen.count_tokens, gen.context_tokens, s.llm_max_tokens
+        )
+        timings["prompt"] = (time.perf_counter() - t) * 1000
+        reserve = CHECK_RESERVE_S + (0.0 if small is not None else SMALL_RESERVE_S)
+        timeouts = settings_timeouts(s).within(deadline - time.monotonic() - reserve)
+        stream = gen.stream(
+            prompt.messages, max_tokens=s.llm_max_tokens, temperature=s.llm_temperature,
+            timeouts=timeouts,
+        )  # fmt: skip
+        marker_filter = MarkerFilter(len(prompt.passages))
+        streamed = False
+        failure: str | None = None
+        t = time.perf_counter()
+        try:
+            async for delta in stream:
+                out = marker_filter.feed(delta)
+                if out and emit is not None:
+                    streamed = True
+                    await emit("token", {"text": out})
+            tail = marker_filter.flush()
+            if tail and emit is not None:
+                streamed = True
+                await emit("token", {"text": tail})
+            if not stream.text.strip():
+                raise GeneratorError("the LLM returned an empty answer")
+            self.llm.breaker.success()
+        except GeneratorTimeout as exc:
+            failure = "llm_timeout"
+            log.warning("LLM timeout (%s): falling back to the small answer", exc.message)
+        except GeneratorError as exc:
+            failure = "llm_error"
+            log.warning("LLM error (%s): falling back to the small answer", exc.message)
+        except BaseException:
+            self.llm.breaker.abandon()
+            raise
+        finally:
+            await stream.aclose()
+        timings["llm"] = (time.perf_counter() - t) * 1000
+        if stream.first_token_ms is not None:
+            timings["llm_first_token"] = stream.first_token_ms
+        if failure is not None:
+            self.llm.breaker.failure()
+            if self.metrics:
+                self.metrics.llm_calls.labels(result=failure.removeprefix("llm_")).inc()
+            small = small or await small_answer()
+            result = self._small_result(small, failure)
+            if emit is not None:
+                if streamed:
+                    await emit("reset", {"reason": failure})
+                await emit("token", {"text": result.answer})
+            return result
+
+        generation = stream.generation(gen.count_tokens)
+        prompt_tokens = generation.prompt_tokens or prompt.prompt_tokens
+        completion_tokens = generation.completion_tokens or 0
+        self._completion_tokens[0] += completion_tokens
+        self._completion_tokens[1] += 1
+        if self.metrics:
+            self.metrics.llm_calls.labels(result="ok").inc()
+            self.metrics.llm_tokens.labels(kind="prompt").inc(prompt_tokens)
+            self.metrics.llm_tokens.labels(kind="completion").inc(completion_tokens)
+        report = validate_citations(generation.text, len(prompt.passages))
+        if report.invalid:
+            log.info("LLM cited passages it was not given: %s (removed)", report.invalid)
+        citations = [prompt.passages[n - 1].citation() for n in sorted(report.cited)]
+        t = time.perf_counter()
+        grounded = await self._check(question, report.answer, prompt.passages, offload)
+        if self.checker is not None:
+            timings["check"] = (time.perf_counter() - t) * 1000
+        return AnswerResult(
+            index="",
+            version=0,
+            answer=report.answer,
+            citations=citations,
+            grounded=grounded,
+            confidence=grounded.get("score"),
+            served_by="llm",
+            reason=reason,
+            invalid_citations=report.invalid,
+            model=generation.model,
+            usage={"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens},
+        )
+
+    async def _check(
+        self, question: str, answer: str, passages: list[Passage], offload: Offload
+    ) -> dict[str, Any]:
+        if is_abstention(answer):
+            return {"score": None, "unsupported": [], "method": "none", "reason": "abstained"}
+        if self.checker is None:
+            return {
+                "score": None,
+                "unsupported": [],
+                "method": "none",
+                "reason": self.checker_detail or "no groundedness checker configured",
+            }
+        result = await offload(
+            self.checker.check,
+            question,
+            answer,
+            [p.text for p in passages],
+            None,
+            self.settings.checker_threshold,
+        )
+        return {
+            "score": round(float(result.score), 4),
+            "unsupported": list(result.unsupported),
+            "method": "checker",
+            "checker": getattr(self.checker, "name", None),
+        }
+
+    def _small_result(self, small: SmallAnswer, reason: str) -> AnswerResult:
+        grounded: dict[str, Any] = (
+            {"score": 1.0, "unsupported": [], "method": "extractive"}
+            if small.found
+            else {"score": None, "unsupported": [], "method": "none", "reason": "no answer"}
+        )
+        return AnswerResult(
+            index="",
+            version=0,
+            answer=small.answer,
+            citations=small.citations,
+            grounded=grounded,
+            confidence=small.confidence,
+            served_by="small",
+            reason=reason,
+            extract=small.extract(),
+        )
+
+    def _count_saved(self, reason: str, question: str, passages: list[Passage]) -> None:
+        """Count the LLM tokens a small answer saved (an LLM was there and not called)."""
+        gen = self.llm.generator
+        if self.metrics is None or gen is None or reason not in ("confident_small", "requested"):
+            return
+        if self.llm.availability != "ready":
+            return
+        s = self.settings
+        try:
+            prompt = build_prompt(
+                question, passages, gen.count_tokens, gen.context_tokens, s.llm_max_tokens
+            )
+        except Exception:  # noqa: BLE001 - a metric must never fail a request
+            return
+        total, count = self._completion_tokens
+        expected = total / count if count else min(64, s.llm_max_tokens)
+        self.metrics.tokens_saved.labels(reason=reason).inc(prompt.prompt_tokens + expected)
+
+
+# -- loading ---------------------------------------------------------------------------------
+OFF = frozenset({"none", "off", "false", "0", ""})
+
+
+def _default_checker_path() -> str:
+    return str(Path(__file__).resolve().parents[2] / "models" / "checker-minilm")
+
+
+def optional_spec(value: str | None, default: str) -> tuple[str | None, bool]:
+    """``(spec, explicit)``: the configured spec, the default folder when unset and present,
+    or None (``none``/``off``, or unset with no default folder)."""
+    if value is None:
+        return (default, False) if Path(default).is_dir() else (None, False)
+    if value.strip().lower() in OFF:
+        return None, True
+    return value.strip(), True
+
+
+def load_answer_service(
+    settings: Settings,
+    *,
+    reranker: Any = None,
+    embedder: Any = None,
+    metrics: AnswerMetrics | None = None,
+) -> AnswerService:
+    """Load the reader, the checker and the LLM named by ``settings`` (blocking).
+
+    ``TANDEM_READER`` / ``TANDEM_CHECKER`` unset: the trained folders under ``models/``
+    (``reader-minilm``, ``checker-minilm``) when they exist; ``none`` switches one off. A
+    configured model that fails to load is logged and reported by readiness; small mode then
+    falls back to best sentences, LLM answers to ``grounded.score = null``.
+    """
+    from smallmodels.reader import DEFAULT_READER
+
+    errors: dict[str, str] = {}
+    reader = None
+    spec, explicit = optional_spec(settings.reader, DEFAULT_READER)
+    if spec:
+        try:
+            from smallmodels.reader import load_reader
+
+            reader = load_reader(spec)
+            reader.read("warm up?", ["warm up text."])
+            log.info("reader %s loaded", reader.name)
+        except TandemError as exc:
+            errors["reader"] = exc.message
+            log.error("reader %r could not be loaded: %s", spec, exc.message)
+        except Exception as exc:  # noqa: BLE001 - a bad model folder: report, serve without
+            errors["reader"] = f"{type(exc).__name__}: {exc}"
+            log.error("reader %r could not be loaded: %s", spec, exc)
+        if reader is None and not explicit:
+            errors.pop("reader", None)
+    checker = None
+    checker_detail = "no groundedness checker configured (TANDEM_CHECKER)"
+    spec, explicit = optional_spec(settings.checker, _default_checker_path())
+    if spec:
+        try:
+            from smallmodels.checker import load_checker
+
+            checker = load_checker(spec)
+            checker.check("warm up?", "Warm up.", ["warm up text."])
+            checker_detail = f"checker {checker.name}"
+            log.info("groundedness checker %s loaded", checker.name)
+        except Exception as exc:  # noqa: BLE001 - reported by readiness; answers go unchecked
+            msg = exc.message if isinstance(exc, TandemError) else f"{type(exc).__name__}: {exc}"
+            if explicit:
+                errors["checker"] = msg
+            checker_detail = f"checker {spec!r} failed to load: {msg}"
+            log.error("checker %r could not be loaded: %s", spec, msg)
+    small = SmallAnswerer(
+        reader,
+        reranker,
+        embedder,
+        min_confidence=settings.small_min_confidence,
+        max_passages=settings.ask_top_k,
+    )
+    llm = load_llm(settings)
+    return AnswerService(
+        settings,
+        small,
+        llm,
+        checker,
+        checker_detail=checker_detail,
+        reader_detail=small.describe(),
+        errors=errors,
+        metrics=metrics,
+    )
