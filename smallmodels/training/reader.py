@@ -186,12 +186,13 @@ def train_reader(
     max_questions: int | None = None,
     batch_size: int = 32,
     lr: float = 1e-4,
-    head_lr_scale: float = 10.0,
+    head_lr_scale: float | None = None,
     warmup: float = 0.06,
     max_seq_len: int = 256,
     doc_stride: int = 128,
     heldout_questions: int = 300,
     seed: int = 0,
+    heldout_seed: int = 0,
     max_seconds: float | None = None,
     precision: str = "auto",
     threads: int = 2,
@@ -200,7 +201,10 @@ def train_reader(
     """Fine-tune an extractive reader and save it (transformers folder + README.md) to ``out_dir``.
 
     Up to ``heldout_questions`` questions (whole paragraphs, at most a fifth of the data) are
-    held out from the training files and scored (EM/F1) after training. ``steps`` overrides
+    held out from the training files and scored (EM/F1) after training; ``heldout_seed`` picks
+    them, so runs with different ``seed`` (shuffling, head initialisation) hold out the same
+    paragraphs. The span head learns at ``head_lr_scale`` times ``lr`` (default 10 for a new
+    head, 1 when ``base`` already has one). ``steps`` overrides
     ``epochs``; ``max_questions`` caps the training questions. Returns the figures written to
     the model card.
 
@@ -210,7 +214,7 @@ def train_reader(
     with its head kept.
     """
     import torch
-    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForQuestionAnswering, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     started = time.perf_counter()
@@ -222,7 +226,7 @@ def train_reader(
     resolved = resolve(base)
 
     n_held = min(heldout_questions, len(questions) // 5)
-    train_qs, held_qs = split_heldout(questions, n_held, seed)
+    train_qs, held_qs = split_heldout(questions, n_held, heldout_seed)
     train_qs = sample_questions(train_qs, max_questions, seed)
     if not train_qs:
         raise SquadDataError("no training question left after holding out evaluation questions")
@@ -233,9 +237,15 @@ def train_reader(
         hf_logging.disable_progress_bar()
     try:
         tokenizer = AutoTokenizer.from_pretrained(resolved.path, use_fast=True)
+        has_head = any(
+            a.endswith("ForQuestionAnswering")
+            for a in (AutoConfig.from_pretrained(resolved.path).architectures or [])
+        )
         model = AutoModelForQuestionAnswering.from_pretrained(resolved.path)
     finally:
         hf_logging.set_verbosity(verbosity)
+    if head_lr_scale is None:
+        head_lr_scale = 1.0 if has_head else 10.0
     features = make_features(tokenizer, train_qs, max_seq_len, doc_stride)
     batches_per_epoch = math.ceil(len(features) / batch_size)
     total_steps = steps if steps is not None else max(1, math.ceil(epochs * batches_per_epoch))

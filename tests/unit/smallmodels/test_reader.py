@@ -160,7 +160,7 @@ def test_make_features_labels_point_at_the_answer(squad_file: Path) -> None:
     assert answered and any(f.start == 0 for f in features)
     golds = {normalize_answer(q.answers[0]).replace(" ", "") for q in questions}
     for f in answered:
-        text = tokenizer.decode(f.input_ids[f.start : f.end + 1])
+        text = str(tokenizer.decode(f.input_ids[f.start : f.end + 1]))
         assert normalize_answer(text).replace(" ", "") in golds
 
 
