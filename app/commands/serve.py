@@ -83,17 +83,30 @@ def serve(
     )
     # Workers are fresh processes: they read their settings from the environment.
     os.environ["TANDEM_DATA_DIR"] = str(settings.data_dir)
-    uvicorn.run(
-        "app.server:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_config=logging_config(settings.log_level),
-        access_log=False,
-        server_header=False,
-        timeout_graceful_shutdown=10,
-    )
+    metrics_dir = None
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        import tempfile
+
+        # One /metrics for all workers: prometheus-client's multiprocess mode.
+        metrics_dir = tempfile.mkdtemp(prefix="tandem-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        uvicorn.run(
+            "app.server:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_config=logging_config(settings.log_level),
+            access_log=False,
+            server_header=False,
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        if metrics_dir:
+            import shutil
+
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def register(cli: typer.Typer) -> None:
