@@ -3,7 +3,7 @@
 A reranker is resolved by the same model spec as the embedder (weight package, local folder, hub
 name; :func:`smallmodels.spec.resolve`). Options after ``@`` tune it::
 
-    models/reranker-squad@backend=torch-int8,max_length=160,top_n=20,fusion=0.5
+    models/reranker-squad@backend=torch-int8,max_length=128,top_n=20,fusion=0.5
 
 * ``backend``: ``torch`` (fp32), ``torch-int8`` (dynamic int8 quantisation of every Linear
   layer) or ``torch-bf16`` (bfloat16 autocast; fast only on CPUs with native bfloat16).
@@ -35,7 +35,7 @@ from smallmodels.spec import ResolvedModel, fingerprint, resolve
 
 CONFIG_FILE = "tandem_reranker.json"
 BACKENDS = ("torch", "torch-int8", "torch-bf16")
-DEFAULT_MAX_LENGTH = 160
+DEFAULT_MAX_LENGTH = 128
 DEFAULT_TOP_N = 20
 DEFAULT_FUSION = 0.0
 DEFAULT_BATCH_SIZE = 32

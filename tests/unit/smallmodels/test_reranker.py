@@ -1,0 +1,253 @@
+"""The cross-encoder reranker: passage focusing, training (SQuAD and corpus), loading, scoring."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from smallmodels.errors import UsageError
+from smallmodels.reranker import (
+    CONFIG_FILE,
+    CrossEncoderReranker,
+    Reranker,
+    focus_passage,
+    load_reranker,
+    passage_word_budget,
+)
+from smallmodels.training.reranker import ndcg10, pseudo_query, train_reranker
+
+TOWNS = [
+    "Avalon",
+    "Brindle",
+    "Corvale",
+    "Dunmore",
+    "Elsworth",
+    "Farrow",
+    "Glenhaven",
+    "Harlow",
+    "Ivybridge",
+    "Jasper",
+    "Kestrel",
+    "Lindon",
+    "Marwick",
+    "Northam",
+    "Oakridge",
+    "Pembury",
+]
+FOUNDERS = [
+    "Alice Moreau",
+    "Boris Lindqvist",
+    "Carla Nunez",
+    "Dmitri Volkov",
+    "Eleanor Price",
+    "Farid Haddad",
+    "Greta Olsen",
+    "Hugo Brandt",
+]
+GOODS = [
+    "glass lanterns",
+    "wool blankets",
+    "copper kettles",
+    "rye bread",
+    "silk ribbons",
+    "clay pipes",
+    "oak barrels",
+    "paper kites",
+]
+
+
+def town_paragraph(i: int) -> str:
+    town, founder, goods = TOWNS[i], FOUNDERS[i % 8], GOODS[(i * 3) % 8]
+    return (
+        f"{town} is a market town on the northern coast. It was founded in {1500 + 13 * i} by "
+        f"{founder}, a merchant from the south. Today {town} is best known for its {goods}, "
+        f"which are sold at a weekly fair. The town hall of {town} was rebuilt after a fire."
+    )
+
+
+def write_squad(path: Path) -> Path:
+    """A SQuAD-format file: 16 look-alike paragraphs, three questions each."""
+    data = []
+    for i, town in enumerate(TOWNS):
+        ctx = town_paragraph(i)
+        founder, goods, year = FOUNDERS[i % 8], GOODS[(i * 3) % 8], str(1500 + 13 * i)
+        qas = [
+            {
+                "id": f"{i}a",
+                "question": f"Who founded {town}?",
+                "answers": [{"text": founder, "answer_start": ctx.index(founder)}],
+            },
+            {
+                "id": f"{i}b",
+                "question": f"What is {town} best known for?",
+                "answers": [{"text": goods, "answer_start": ctx.index(goods)}],
+            },
+            {
+                "id": f"{i}c",
+                "question": f"In which year was {town} founded?",
+                "answers": [{"text": year, "answer_start": ctx.index(year)}],
+            },
+        ]
+        data.append({"title": town, "paragraphs": [{"context": ctx, "qas": qas}]})
+    path.write_text(json.dumps({"version": "1.1", "data": data}), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def squad_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    root = tmp_path_factory.mktemp("reranker-squad")
+    squad = write_squad(root / "tiny.json")
+    figures = train_reranker(
+        root / "model",
+        squad_files=[squad],
+        steps=8,
+        batch_groups=4,
+        negatives=3,
+        max_length=64,
+        heldout=8,
+        top_n=8,
+        lr=3e-4,
+        progress=False,
+        log=lambda _m: None,
+    )
+    return root / "model", figures
+
+
+# -- pure functions ------------------------------------------------------------------------------
+def test_focus_passage_keeps_the_window_with_the_query_words() -> None:
+    filler = " ".join(f"filler{i}" for i in range(200))
+    text = f"{filler} the founder of Avalon was Alice Moreau {filler}"
+    focused = focus_passage("Who founded Avalon, and who was its founder?", text, 40)
+    assert len(focused.split()) == 40
+    assert "Avalon" in focused and "Moreau" in focused
+    short = "a short passage"
+    assert focus_passage("anything", short, 40) == short
+    assert passage_word_budget("Who founded Avalon?", 64) < passage_word_budget("x", 128)
+
+
+def test_pseudo_query_is_a_cropped_sentence_and_ndcg() -> None:
+    import random
+
+    sentence = " ".join(f"word{i}" for i in range(40))
+    q = pseudo_query(sentence, random.Random(0), max_words=12)
+    assert 3 <= len(q.split()) <= 12 and set(q.split()) <= set(sentence.split())
+    assert ndcg10(["a", "b"], "a") == 1.0
+    assert ndcg10(["a", "b", "c"], "c") == pytest.approx(0.5)
+    assert ndcg10([f"x{i}" for i in range(10)] + ["c"], "c") == 0.0
+
+
+# -- training from SQuAD -------------------------------------------------------------------------
+@pytest.mark.slow
+def test_train_from_squad_writes_a_loadable_cross_encoder(
+    squad_model: tuple[Path, dict[str, Any]],
+) -> None:
+    out, figures = squad_model
+    assert figures["steps"] == 8 and figures["data"]["source"] == "squad"
+    assert figures["data"]["train_queries"] > 20 and figures["heldout"]["queries"] >= 3
+    assert figures["first_loss"] is not None and np.isfinite(figures["last_loss"])
+    for name in ("config.json", "model.safetensors", "README.md", CONFIG_FILE):
+        assert (out / name).is_file(), name
+    card = (out / "README.md").read_text()
+    assert "Steps: 8" in card and "tiny.json" in card and "Held-out" in card
+    config = json.loads((out / CONFIG_FILE).read_text())
+    assert config["max_length"] == 64 and config["top_n"] == 8
+    assert config["backend"] in {"torch", "torch-int8"} and config["fusion"] >= 0
+    # A few steps on look-alike paragraphs already tell the asked-for town from the others.
+    held = figures["heldout"]
+    assert held["rerank_ndcg@10"] > 0.6, held
+
+
+@pytest.mark.slow
+def test_trained_reranker_orders_relevant_passages_first(
+    squad_model: tuple[Path, dict[str, Any]],
+) -> None:
+    out, _ = squad_model
+    reranker = load_reranker(str(out))
+    assert isinstance(reranker, Reranker)
+    assert load_reranker(str(out)) is reranker  # cached per process
+    passages = [town_paragraph(i) for i in range(6)]
+    wins = 0
+    for i in range(6):
+        scores = reranker.score(f"Who founded {TOWNS[i]}?", passages)
+        assert scores.shape == (6,) and scores.dtype == np.float32
+        wins += int(np.argmax(scores) == i)
+    assert wins >= 4, wins
+    unrelated = "Espresso forces hot water through finely ground coffee at nine bars."
+    s = reranker.score("Who founded Avalon?", [town_paragraph(0), unrelated])
+    assert s[0] > s[1]
+    assert reranker.score("anything", []).shape == (0,)
+
+
+@pytest.mark.slow
+def test_spec_options_override_the_folder_config(
+    squad_model: tuple[Path, dict[str, Any]],
+) -> None:
+    out, _ = squad_model
+    fp32 = CrossEncoderReranker(f"{out}@backend=torch,top_n=3,fusion=0.25")
+    assert (fp32.backend, fp32.top_n, fp32.fusion_weight, fp32.max_length) == (
+        "torch",
+        3,
+        0.25,
+        64,
+    )
+    int8 = CrossEncoderReranker(f"{out}@backend=torch-int8")
+    texts = [town_paragraph(i) for i in range(4)]
+    a, b = fp32.score("Who founded Brindle?", texts), int8.score("Who founded Brindle?", texts)
+    assert int(np.argmax(a)) == int(np.argmax(b)) == 1
+    assert int8.describe()["pairs_per_s"] is not None
+    with pytest.raises(UsageError):
+        CrossEncoderReranker(f"{out}@backend=onnx-fp16")
+    with pytest.raises(UsageError):
+        load_reranker("")
+
+
+# -- training from a corpus alone ----------------------------------------------------------------
+@pytest.mark.slow
+def test_train_from_corpus_pseudo_queries(fixture_index: Any, tmp_path: Path) -> None:
+    figures = train_reranker(
+        tmp_path / "corpus-model",
+        corpus_index=fixture_index.name,
+        data_dir=fixture_index.data_dir,
+        steps=3,
+        batch_groups=2,
+        negatives=2,
+        max_length=64,
+        heldout=2,
+        top_n=5,
+        progress=False,
+        log=lambda _m: None,
+    )
+    assert figures["data"]["source"] == "corpus" and figures["steps"] == 3
+    assert figures["data"]["train_queries"] >= 2 and figures["heldout"]["queries"] >= 1
+    assert "pseudo-queries" in (tmp_path / "corpus-model" / "README.md").read_text()
+    scores = CrossEncoderReranker(str(tmp_path / "corpus-model")).score("lava", ["a", "b c"])
+    assert scores.shape == (2,) and np.isfinite(scores).all()
+
+
+def test_train_wants_exactly_one_source(tmp_path: Path) -> None:
+    with pytest.raises(UsageError):
+        train_reranker(tmp_path / "m", progress=False)
+    with pytest.raises(UsageError):
+        train_reranker(tmp_path / "m", squad_files=["x.json"], corpus_index="i", data_dir=tmp_path)
+
+
+def test_cli_train_rejects_bad_input(tmp_path: Path) -> None:
+    from app.cli import cli
+
+    runner = CliRunner()
+    res = runner.invoke(cli, ["reranker", "train", str(tmp_path / "m")])
+    assert res.exit_code == 2 and "exactly one" in res.output
+    res = runner.invoke(
+        cli, ["reranker", "train", str(tmp_path / "m"), "--squad", str(tmp_path / "missing.json")]
+    )
+    assert res.exit_code == 2 and "not found" in res.output
+    res = runner.invoke(
+        cli,
+        ["--data-dir", str(tmp_path), "reranker", "train", str(tmp_path / "m"), "--corpus", "nope"],
+    )
+    assert res.exit_code == 2 and "nope" in res.output
