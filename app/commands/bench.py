@@ -96,3 +96,13 @@ def _mean(results: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
         }
         for m in methods
     }
+
+
+def _register_optional_benches() -> None:
+    """Benchmarks whose commands live beside their own modules."""
+    from app.commands.bench_serve import serve_bench_command
+
+    app.command("serve")(serve_bench_command)
+
+
+_register_optional_benches()
