@@ -189,8 +189,12 @@ class Retriever:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         allowed = None
+        pushed: dict[str, list[str]] | None = None
         if filters:
-            allowed = snap.chunks.rows_matching(normalise_filters(filters))
+            norm = normalise_filters(filters)
+            pushed = norm if _store_filters(snap, norm) else None
+            if pushed is None or mode != "dense":  # BM25 (and stores without filters) need rows
+                allowed = snap.chunks.rows_matching(norm)
             timings["filter"] = (time.perf_counter() - t0) * 1000
         depth = max(candidates or self.candidates, top_k)
 
@@ -200,7 +204,11 @@ class Retriever:
             vecs = query_vectors if query_vectors is not None else self.embed_queries(queries)
             timings["embed"] = (time.perf_counter() - t) * 1000
             t = time.perf_counter()
-            scores, rows = snap.vectors.search(vecs, depth, allowed)
+            if pushed is not None:  # the store applies the filters itself (Qdrant)
+                store: Any = snap.vectors
+                scores, rows = store.search(vecs, depth, None, filters=pushed)
+            else:
+                scores, rows = snap.vectors.search(vecs, depth, allowed)
             dense = [(r, s) for r, s in zip(rows, scores, strict=True)]
             timings["dense"] = (time.perf_counter() - t) * 1000
         sparse: list[tuple[np.ndarray, np.ndarray]] = []
@@ -273,6 +281,12 @@ class Retriever:
         records = snap.chunks.get([r for r, _ in cand])
         order = rerank_order(self.reranker, query, [c.text for c in records])
         return [(records[i].row, score) for i, score in order]
+
+
+def _store_filters(snap: IndexSnapshot, filters: Mapping[str, Sequence[str]]) -> bool:
+    """True when the vector store can apply ``filters`` itself (Qdrant's payload filters)."""
+    supports = getattr(snap.vectors, "supports_filters", None)
+    return bool(callable(supports) and supports(filters))
 
 
 def _close_later(snapshot: IndexSnapshot) -> None:

@@ -1,0 +1,53 @@
+"""Errors of the jobs API (part of the one :class:`~smallmodels.errors.TandemError` hierarchy)."""
+
+from __future__ import annotations
+
+from smallmodels.errors import TandemError
+
+
+class JobNotFound(TandemError):
+    code = "job_not_found"
+    status = 404
+
+
+class JobFinished(TandemError):
+    """Cancel asked of a job that has already ended."""
+
+    code = "job_finished"
+    status = 409
+
+
+class InvalidSource(TandemError):
+    """A source that is not a usable relative path (absolute, empty, missing, ...)."""
+
+    code = "invalid_source"
+    status = 400
+    exit_code = 2
+
+
+class SourceForbidden(TandemError):
+    """A source that leads outside ``TANDEM_SOURCES_ROOT`` (``..``, a symlink out)."""
+
+    code = "source_forbidden"
+    status = 403
+    exit_code = 2
+
+
+class SourcesDisabled(TandemError):
+    """Paths were given but no ``TANDEM_SOURCES_ROOT`` is configured."""
+
+    code = "sources_disabled"
+    status = 403
+    exit_code = 2
+
+
+class UnsupportedMediaType(TandemError):
+    code = "unsupported_media_type"
+    status = 415
+
+
+class JobsUnavailable(TandemError):
+    """The job queue (Redis) cannot be reached, or jobs are switched off."""
+
+    code = "jobs_unavailable"
+    status = 503

@@ -1,0 +1,173 @@
+"""Run one job's build: the same ``run_build`` as ``tandem index``, with progress and cancel.
+
+:func:`execute_job` is synchronous and CPU-bound: both workers call it in a thread, so their
+event loop stays free (heartbeats, progress writes, cancel requests, HTTP requests). It checks
+the sources again (they may have changed since the job was submitted), builds with the
+settings of the process running it (embedder, store, Qdrant URL), and waits up to
+``TANDEM_JOB_LOCK_WAIT_S`` while another build of the index (say ``tandem index build`` from a
+shell) holds the index lock.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from app.jobs.errors import InvalidSource
+from app.jobs.models import JobSpec, Progress, error_dict
+from app.jobs.sources import check_remove_sources, resolve_sources
+from app.settings import Settings
+from indexers.builder import BuildCancelled, BuildOptions, BuildResult, run_build
+from smallmodels.errors import TandemError
+from stores.errors import IndexBusy
+from stores.layout import IndexLayout
+
+#: Pause between two tries to take an index lock held by a build outside the jobs API.
+LOCK_POLL_S = 0.5
+#: Failed files listed in a job's result (the manifest has them all).
+MAX_FAILED_FILES = 50
+
+
+def upload_root(settings: Settings) -> Path:
+    """Where uploads wait for their jobs: ``TANDEM_UPLOAD_DIR`` or ``<data_dir>/uploads``."""
+    return Path(settings.upload_dir or Path(settings.data_dir) / "uploads")
+
+
+def upload_folder(settings: Settings, job_id: str) -> Path:
+    return upload_root(settings) / job_id
+
+
+class ProgressTracker:
+    """Progress of one build, written by the build thread and read by the event loop.
+
+    Its ``update`` is the builder's ``on_progress`` callback. The ETA is the time left at the
+    embedding rate seen so far (``None`` until the first batch is embedded).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._progress = Progress()
+        self._embed_started: float | None = None
+        self._embed_total = -1
+        self.version = 0
+
+    def update(self, event: dict[str, Any]) -> None:
+        now = self._clock()
+        with self._lock:
+            p = self._progress
+            total = int(event.get("chunks_total", p.chunks_total))
+            done = int(event.get("chunks_done", p.chunks_done))
+            if total != self._embed_total:  # embedding (re)starts with a new total
+                self._embed_total, self._embed_started = total, now
+            eta: float | None = None
+            if total > 0 and done >= total:
+                eta = 0.0
+            elif done > 0 and self._embed_started is not None:
+                eta = (now - self._embed_started) / done * (total - done)
+            self._progress = Progress(
+                documents=int(event.get("documents", p.documents)),
+                chunks_total=total,
+                chunks_done=done,
+                eta_s=eta,
+            )
+            self.version += 1
+
+    def finish(self) -> None:
+        with self._lock:
+            p = self._progress
+            self._progress = Progress(p.documents, p.chunks_total, p.chunks_total, 0.0)
+            self.version += 1
+
+    def snapshot(self) -> Progress:
+        with self._lock:
+            p = self._progress
+            return Progress(p.documents, p.chunks_total, p.chunks_done, p.eta_s)
+
+
+def build_options(
+    spec: JobSpec,
+    settings: Settings,
+    exists: bool,
+    on_progress: Callable[[dict[str, Any]], None] | None,
+    cancelled: Callable[[], bool] | None,
+) -> BuildOptions:
+    """The builder's options: the job's own, then this process's settings."""
+    o = spec.options
+    opts = BuildOptions(
+        # an existing index keeps its store and embedder unless the job names a store
+        store=o.get("store") or (None if exists else settings.store),
+        model=None if exists else settings.embedder,
+        chunk_tokens=o.get("chunk_tokens") or (None if exists else settings.chunk_tokens),
+        text_field=str(o.get("text_field") or "text"),
+        dedup=bool(o.get("dedup", True)),
+        batch_size=int(o.get("batch_size") or 64),
+        qdrant_url=settings.qdrant_url,
+        qdrant_api_key=settings.qdrant_api_key,
+        on_progress=on_progress,
+        cancelled=cancelled,
+    )
+    if o.get("overlap_tokens") is not None:
+        opts.overlap_tokens = int(o["overlap_tokens"])
+    return opts
+
+
+def job_paths(spec: JobSpec, settings: Settings) -> list[str]:
+    """What the build reads: checked again here, right before it runs."""
+    if spec.action == "remove":
+        return check_remove_sources(spec.sources, settings.job_max_sources)
+    if spec.upload:
+        folder = upload_folder(settings, spec.job_id)
+        if not folder.is_dir():
+            raise InvalidSource(f"the files uploaded for job {spec.job_id} are gone")
+        return [str(folder)]
+    roots = resolve_sources(settings.sources_root, spec.sources, settings.job_max_sources)
+    return [str(p) for p in roots]
+
+
+def execute_job(
+    spec: JobSpec,
+    settings: Settings,
+    tracker: ProgressTracker,
+    cancelled: Callable[[], bool],
+) -> dict[str, Any]:
+    """Run the job's build; returns its result. Raises what the build raises."""
+    paths = job_paths(spec, settings)
+    layout = IndexLayout(settings.data_dir, spec.index)
+    deadline = time.monotonic() + settings.job_lock_wait_s
+    while True:
+        if cancelled():
+            raise BuildCancelled(f"job {spec.job_id} cancelled")
+        opts = build_options(spec, settings, layout.exists(), tracker.update, cancelled)
+        try:
+            result = run_build(settings.data_dir, spec.index, paths, spec.action, opts)
+            break
+        except IndexBusy:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(LOCK_POLL_S)
+    tracker.finish()
+    return result_of(result)
+
+
+def result_of(result: BuildResult) -> dict[str, Any]:
+    out = result.as_dict()
+    out["curation"] = dict(result.curation)
+    out["failed_files"] = [
+        {"source": s, "reason": r} for s, r in result.failed_files[:MAX_FAILED_FILES]
+    ]
+    return out
+
+
+def failure_of(exc: BaseException) -> dict[str, str]:
+    """``{"code", "message"}`` of what ended a job."""
+    if isinstance(exc, BuildCancelled):
+        return error_dict("cancelled", "cancelled by request")
+    if isinstance(exc, TandemError):
+        return error_dict(exc.code, exc.message)
+    text = str(exc).strip().splitlines()
+    detail = f"{type(exc).__name__}: {text[-1]}" if text else type(exc).__name__
+    return error_dict("job_failed", detail[:500])
