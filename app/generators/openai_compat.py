@@ -165,11 +165,13 @@ class OpenAICompatGenerator:
     ) -> AsyncIterator[str]:
         deadline = time.monotonic() + timeouts.first_token_s
         response = await self._send(body, timeouts, deadline)
+        events = 0
         try:
             async for line in response.aiter_lines():
                 line = line.strip()
                 if not line.startswith("data:"):
                     continue
+                events += 1
                 data = line[5:].strip()
                 if data == "[DONE]":
                     break
@@ -190,6 +192,9 @@ class OpenAICompatGenerator:
                     delta = (choice.get("delta") or {}).get("content")
                     if isinstance(delta, str) and delta:
                         yield delta
+            if not events:
+                kind = response.headers.get("content-type", "?")
+                raise GeneratorError(f"LLM {self.base_url} sent no stream events ({kind})")
         except httpx.TimeoutException as exc:
             raise GeneratorTimeout(f"LLM {self.base_url}: {type(exc).__name__}") from None
         except httpx.HTTPError as exc:
