@@ -19,6 +19,7 @@ this question, which is exactly the judgement a style-driven checker misses.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import threading
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from smallmodels.errors import ModelNotFound
+from smallmodels.errors import ModelNotFound, UsageError
 from smallmodels.spec import ResolvedModel, fingerprint, resolve
 
 #: Where ``tandem checker train`` puts the default checker (git-ignored).
@@ -293,8 +294,10 @@ class CrossEncoderChecker:
 
     ``reader`` (an object with ``score_answer`` or a reader spec for ``smallmodels.reader``)
     is blended in with weight ``reader_weight``, per sentence and passage:
-    ``(1-w) * max over windows(cross_encoder) + w * reader(whole passage)``.
-    Spec option ``precision=auto|bf16|fp32`` (default auto: bfloat16 autocast on CPUs that
+    ``(1-w) * max over windows(cross_encoder) + w * sqrt(reader(whole passage))``.
+    Spec options: ``reader=READER_SPEC`` and ``reader_weight=W`` attach a reader (for example
+    ``TANDEM_CHECKER=models/checker-minilm@reader=models/reader-minilm``);
+    ``precision=auto|bf16|fp32`` (default auto: bfloat16 autocast on CPUs that
     multiply bfloat16 natively, about twice as fast, scores within about 0.01).
     """
 
@@ -331,8 +334,13 @@ class CrossEncoderChecker:
         self.spec = self.resolved.spec
         self.fingerprint = fingerprint(self.resolved)
         self.batch_size = batch_size
-        self.bf16 = use_bf16(self.resolved.options.get("precision", "auto"), device)
-        self.reader_weight = reader_weight
+        options = self.resolved.options
+        reader = reader if reader is not None else options.get("reader") or None
+        try:
+            self.bf16 = use_bf16(options.get("precision", "auto"), device)
+            self.reader_weight = float(options.get("reader_weight", reader_weight))
+        except ValueError as exc:
+            raise UsageError(f"bad checker spec {spec!r}: {exc}") from None
         if isinstance(reader, str):
             from smallmodels.reader import load_reader
 
@@ -363,9 +371,14 @@ class CrossEncoderChecker:
         return [float(self.reader.score_answer(q, p, a)) for q, a, p in triples]
 
     def blend(self, cross_encoder: float, reader: float) -> float:
-        """The blended score of one sentence against one passage."""
+        """The blended score of one sentence against one passage.
+
+        The reader's score is ``P(start) * P(end)``; its square root (the geometric mean of the
+        two boundary probabilities) is on the scale of a per-decision probability, so that 0.5
+        stays a usable threshold after blending.
+        """
         w = self.reader_weight
-        return (1 - w) * cross_encoder + w * reader
+        return (1 - w) * cross_encoder + w * math.sqrt(max(0.0, min(1.0, reader)))
 
     # -- answers ----------------------------------------------------------------------------
 

@@ -242,3 +242,23 @@ def test_faithfulness_bench_on_the_fixture(trained: Path, data_files: tuple[Path
     assert swapped["n"] == 20
     assert 0.0 <= swapped["auc"] <= 1.0
     assert roc_auc([1, 0, 1, 0], [0.9, 0.1, 0.4, 0.4]) == pytest.approx(0.875)
+
+
+class _SubstringReader:
+    """A stand-in reader (the real one is trained elsewhere): 0.64 when the answer, stop
+    stripped, occurs in the passage, else 0."""
+
+    def score_answer(self, question: str, passage: str, answer: str) -> float:
+        return 0.64 if answer.rstrip(".").lower() in passage.lower() else 0.0
+
+
+@pytest.mark.slow
+def test_reader_is_blended_per_sentence(trained: Path) -> None:
+    plain = CrossEncoderChecker(str(trained))
+    blended = CrossEncoderChecker(str(trained), reader=_SubstringReader(), reader_weight=0.5)
+    passage = _knowledge(*CITIES[0])
+    answer = "It was founded in 1742 by merchants. It was built by Zorblax aliens."
+    base = plain.check("When was Arlen founded?", answer, [passage])
+    mixed = blended.check("When was Arlen founded?", answer, [passage])
+    assert mixed.sentences[0].score == pytest.approx(0.5 * base.sentences[0].score + 0.5 * 0.8)
+    assert mixed.sentences[1].score == pytest.approx(0.5 * base.sentences[1].score)
