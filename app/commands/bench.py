@@ -98,11 +98,83 @@ def _mean(results: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     }
 
 
+@app.command("answers")
+def answers(
+    squad: Annotated[Path, typer.Option("--squad", help="SQuAD-format file.")],
+    max_questions: Annotated[int | None, typer.Option("--max-questions", min=1)] = 300,
+    mode: Annotated[str, typer.Option("--mode", help="small (no LLM) or llm.")] = "small",
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    top_k: Annotated[
+        int | None, typer.Option("--top-k", min=1, max=50, help="Passages per question.")
+    ] = None,
+    reader: Annotated[
+        str | None,
+        typer.Option(
+            "--reader", help="Reader spec (default TANDEM_READER or models/reader-minilm)."
+        ),
+    ] = None,
+    reranker: Annotated[str | None, typer.Option("--reranker", help="Reranker spec.")] = None,
+    min_confidence: Annotated[
+        float | None,
+        typer.Option("--min-confidence", min=0, max=1, help="Small answers' abstention floor."),
+    ] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Embedder spec.")] = None,
+) -> None:
+    """EM, F1, gold citations, abstentions and latency of answers from retrieved passages."""
+    from app.settings import get_settings
+    from bench.answers import format_table, run_answers_bench
+
+    if not squad.is_file():
+        raise UsageError(f"file not found: {squad}")
+    if mode not in ("small", "llm"):
+        raise UsageError(f"unknown mode {mode!r}: choose small or llm")
+    settings = get_settings()
+    if min_confidence is not None:
+        settings = settings.model_copy(update={"small_min_confidence": min_confidence})
+    rr = None
+    if reranker:
+        from smallmodels.reranker import load_reranker
+
+        rr = load_reranker(reranker)
+    result = run_answers_bench(
+        squad,
+        max_questions=max_questions,
+        seed=seed,
+        mode=mode,
+        top_k=top_k,
+        reader=reader,
+        reranker=rr,
+        model=model,
+        settings=settings,
+        log=_log,
+    )
+    emit(result, format_table(result))
+
+
 def _register_optional_benches() -> None:
     """Benchmarks whose commands live beside their own modules."""
     from app.commands.bench_serve import serve_bench_command
 
     app.command("serve")(serve_bench_command)
+    try:
+        from app.commands.checker import faithfulness_command
+    except ImportError:
+        return
+
+    @app.command("faithfulness")
+    def faithfulness(
+        halueval: Annotated[Path, typer.Option("--halueval", help="HaluEval QA rows (JSONL).")],
+        limit: Annotated[int | None, typer.Option("--limit", min=1)] = None,
+        offset: Annotated[int, typer.Option("--offset", min=0)] = 0,
+        checker: Annotated[str | None, typer.Option("--checker", help="Checker spec.")] = None,
+    ) -> None:
+        """ROC AUC and accuracy of the groundedness checker on HaluEval rows."""
+        result = faithfulness_command(halueval, limit, offset, checker)
+        emit(
+            result,
+            f"faithfulness on {result.get('n', 0)} answers: AUC {result.get('auc')}, "
+            f"accuracy {result.get('accuracy')}",
+        )
 
 
 _register_optional_benches()
