@@ -77,6 +77,7 @@ def alias_name(index: str) -> str:
 
 def server_client(url: str, api_key: str | None = None) -> Any:
     """The shared client of a Qdrant server (created on first use)."""
+    api_key = api_key or None  # an empty setting means no key
     key = (url, api_key)
     with _SERVER_LOCK:
         client = _SERVER_CLIENTS.get(key)
@@ -95,7 +96,7 @@ def server_client(url: str, api_key: str | None = None) -> Any:
 def register_client(url: str, client: Any, api_key: str | None = None) -> None:
     """Answer ``url`` with ``client`` in this process (an embedded or in-memory Qdrant)."""
     with _SERVER_LOCK:
-        _SERVER_CLIENTS[(url, api_key)] = client
+        _SERVER_CLIENTS[(url, api_key or None)] = client
 
 
 def close_clients() -> None:

