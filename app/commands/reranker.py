@@ -39,6 +39,12 @@ def train(
         None, "--max-minutes", min=0.1, help="Stop training after this long (busy machines)."
     ),
     lr: float = typer.Option(7e-5, "--lr", min=0.0, help="Encoder learning rate (head: 10x)."),
+    train_layers: int = typer.Option(
+        3, "--train-layers", min=0, max=48, help="Top encoder layers trained (0: all)."
+    ),
+    mining_dir: Path | None = typer.Option(
+        None, "--mining-dir", help="With --squad: keep the mining index here, reused next time."
+    ),
 ) -> None:
     """Fine-tune a small cross-encoder from the packaged all-MiniLM-L6-v2 weights."""
     from smallmodels.training.reranker import train_reranker
@@ -58,7 +64,7 @@ def train(
             out,
             squad_files=[squad] if squad else None,
             corpus_index=corpus,
-            data_dir=data_dir,
+            data_dir=data_dir if corpus is not None else mining_dir,
             steps=steps,
             epochs=epochs,
             negatives=negatives,
@@ -70,6 +76,7 @@ def train(
             heldout=heldout,
             max_minutes=max_minutes,
             lr=lr,
+            train_layers=train_layers or None,
             log=None if json_mode() else _log,
         )
     except TandemError as exc:

@@ -59,7 +59,7 @@ DEFAULT_HELDOUT = 100
 MINE_DEPTH = 30
 """Hybrid candidates mined per query; negatives are drawn from the best of them."""
 NEGATIVE_POOL = 12
-FUSION_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
+FUSION_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])")
 
 
@@ -108,12 +108,17 @@ def squad_groups(
     questions: Sequence[SquadQuestion],
     work_dir: Path,
     *,
+    index_dir: Path | None = None,
     heldout: int,
     max_questions: int | None,
     seed: int,
     log: Callable[[str], None],
 ) -> tuple[list[Group], list[Group], dict[str, Any]]:
-    """Index the paragraphs, mine hybrid negatives; (train, held-out, figures)."""
+    """Index the paragraphs, mine hybrid negatives; (train, held-out, figures).
+
+    The mining index lives in ``index_dir`` when given (a later run on the same paragraphs
+    reuses its vectors), else in ``work_dir``.
+    """
     from indexers.builder import BuildOptions, run_build
     from retrievers.retriever import Retriever
 
@@ -131,8 +136,9 @@ def squad_groups(
             fh.write(json.dumps({"text": q.context, "title": q.title}) + "\n")
     log(f"indexing {len(contexts)} paragraphs to mine hard negatives")
     t = time.perf_counter()
+    index_root = index_dir or work_dir / "data"
     run_build(
-        work_dir / "data",
+        index_root,
         "reranker-train",
         [corpus.parent],
         "build",
@@ -144,7 +150,7 @@ def squad_groups(
     rng = random.Random(seed)
     if max_questions is not None and len(train_q) > max_questions:
         train_q = rng.sample(train_q, max_questions)
-    retriever = Retriever(work_dir / "data", "reranker-train", candidates=MINE_DEPTH)
+    retriever = Retriever(index_root, "reranker-train", candidates=MINE_DEPTH)
     try:
         t = time.perf_counter()
         every = list(train_q) + list(held_q)
@@ -370,6 +376,7 @@ def train_reranker(
     heldout: int = DEFAULT_HELDOUT,
     top_n: int = DEFAULT_TOP_N,
     max_minutes: float | None = None,
+    train_layers: int | None = 3,
     threads: int = 2,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
@@ -378,7 +385,10 @@ def train_reranker(
     Give exactly one of ``squad_files`` (SQuAD-format files) or ``corpus_index`` (an index in
     ``data_dir`` to make pseudo-queries from). ``steps`` overrides ``epochs`` (passes over the
     mined groups, ``batch_groups`` groups of 1 + ``negatives`` pairs per step);
-    ``max_minutes`` stops training early on a busy machine.
+    ``max_minutes`` stops training early on a busy machine. ``train_layers``: how many of the
+    encoder's top layers are trained (None: all); the lower ones and the embeddings stay as
+    they are, which makes a step about half as costly. With ``squad_files``, ``data_dir`` (if
+    given) keeps the mining index, so a second run on the same file skips most of its cost.
     """
     import torch
 
@@ -405,6 +415,7 @@ def train_reranker(
             train, held, data = squad_groups(
                 questions,
                 Path(tmp),
+                index_dir=Path(data_dir) if data_dir is not None else None,
                 heldout=heldout,
                 max_questions=max_questions,
                 seed=seed,
@@ -426,7 +437,7 @@ def train_reranker(
             raise UsageError("no training query has a mined negative: the corpus is too small")
         data.update(train_queries=len(train), heldout_queries=len(held))
 
-        model, tokenizer = _fresh_model(base)
+        model, tokenizer = _fresh_model(base, train_layers)
         planned = steps or max(1, math.ceil(epochs * len(train) / batch_groups))
         say(
             f"training on {len(train)} queries x (1 + {negatives}) passages: {planned} steps"
@@ -483,6 +494,7 @@ def train_reranker(
         "epochs": round(done * batch_groups / len(train), 3),
         "lr": lr,
         "max_length": max_length,
+        "train_layers": train_layers,
         "seed": seed,
         "train_seconds": round(train_s, 1),
         "train_pairs_per_s": round(done * batch_groups * (1 + negatives) / train_s, 1)
@@ -499,8 +511,11 @@ def train_reranker(
     return figures
 
 
-def _fresh_model(base: str | None) -> tuple[Any, Any]:
-    """MiniLM's encoder with a newly initialised 1-logit head, and its tokenizer."""
+def _fresh_model(base: str | None, train_layers: int | None = None) -> tuple[Any, Any]:
+    """MiniLM's encoder with a newly initialised 1-logit head, and its tokenizer.
+
+    Only the top ``train_layers`` encoder layers (and the pooler and head) stay trainable.
+    """
     import logging
 
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -518,6 +533,12 @@ def _fresh_model(base: str | None) -> tuple[Any, Any]:
     # The word embeddings stay as they are: few steps of training move them little, and
     # leaving them out of the optimiser saves a third of its work.
     model.get_input_embeddings().weight.requires_grad_(False)
+    if train_layers is not None:
+        base_model = getattr(model, model.base_model_prefix)
+        layers = base_model.encoder.layer
+        base_model.embeddings.requires_grad_(False)
+        for layer in layers[: max(0, len(layers) - train_layers)]:
+            layer.requires_grad_(False)
     return model, tokenizer
 
 
@@ -597,7 +618,7 @@ def _save(model: Any, tokenizer: Any, out: Path, hf_dir: Path, max_length: int) 
     """Write a sentence-transformers CrossEncoder folder."""
     from sentence_transformers import CrossEncoder
 
-    model.get_input_embeddings().weight.requires_grad_(True)
+    model.requires_grad_(True)
     model.save_pretrained(hf_dir)
     tokenizer.save_pretrained(hf_dir)
     ce = CrossEncoder(str(hf_dir), max_length=max_length, device="cpu")
@@ -638,7 +659,7 @@ def _model_card(f: dict[str, Any]) -> str:
         f"{data['heldout_queries']} held out.",
         f"- Steps: {f['steps']} of {f['planned_steps']} planned, {f['batch_groups']} queries "
         f"per step (~{f['epochs']} epochs), lr {f['lr']}, max_length {f['max_length']}, "
-        f"seed {f['seed']}.",
+        f"trained layers {f['train_layers'] or 'all'} (top), seed {f['seed']}.",
         f"- Seconds: {f['train_seconds']} training ({f['train_pairs_per_s']} pairs/s), "
         f"{f['seconds']} in all. Loss {f['first_loss']} -> {f['last_loss']}.",
     ]

@@ -112,6 +112,7 @@ def squad_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[st
         heldout=8,
         top_n=8,
         lr=3e-4,
+        train_layers=None,
         progress=False,
         log=lambda _m: None,
     )
@@ -227,6 +228,18 @@ def test_train_from_corpus_pseudo_queries(fixture_index: Any, tmp_path: Path) ->
     assert "pseudo-queries" in (tmp_path / "corpus-model" / "README.md").read_text()
     scores = CrossEncoderReranker(str(tmp_path / "corpus-model")).score("lava", ["a", "b c"])
     assert scores.shape == (2,) and np.isfinite(scores).all()
+
+
+def test_fresh_model_trains_only_the_top_layers() -> None:
+    from smallmodels.training.reranker import _fresh_model
+
+    model, _ = _fresh_model(None, train_layers=2)
+    trainable = {
+        n.split(".")[3] for n, p in model.named_parameters() if p.requires_grad and ".layer." in n
+    }
+    assert trainable == {"4", "5"}
+    assert not model.get_input_embeddings().weight.requires_grad
+    assert all(p.requires_grad for p in model.classifier.parameters())
 
 
 def test_train_wants_exactly_one_source(tmp_path: Path) -> None:
