@@ -21,6 +21,8 @@ from indexers.builder import BuildOptions, run_build
 from retrievers.retriever import Retriever
 from stores.qdrant_store import close_clients, register_client, server_client
 
+pytestmark = pytest.mark.filterwarnings("ignore:Local mode performs exact:UserWarning")
+
 URL = "http://qdrant.congruence:6333"
 TOPICS = {
     "science": ["volcano", "glacier", "comet", "magnet", "enzyme", "neutron"],
@@ -136,7 +138,9 @@ def test_the_stores_are_what_they_claim(built: dict[str, Retriever]) -> None:
 
 
 @pytest.mark.parametrize("mode", ["dense", "hybrid"])
-def test_faiss_and_qdrant_top10_overlap(built: dict[str, Retriever], mode: str) -> None:
+def test_faiss_and_qdrant_top10_overlap(
+    built: dict[str, Retriever], mode: str, record_property: Any
+) -> None:
     scores: dict[str, list[float]] = {"local": [], "server": []}
     vectors = built["faiss"].embed_queries(QUERIES)  # one model call for every search
     for flt in FILTERS:
@@ -154,6 +158,7 @@ def test_faiss_and_qdrant_top10_overlap(built: dict[str, Retriever], mode: str) 
     for name, values in scores.items():
         mean = sum(values) / len(values)
         assert len(values) == len(FILTERS) * len(QUERIES)
+        record_property(f"overlap_{name}", round(mean, 4))
         assert mean >= 0.95, (name, mode, mean, min(values))
 
 
