@@ -4,7 +4,9 @@ Used when there is no Redis. Jobs live in memory (the newest ``MAX_RECORDS`` are
 they are seen by the process that took them only: serve with one process
 (``TANDEM_WORKERS=1``), or configure Redis and run ``tandem worker``. Builds run in a worker
 thread (``execute_job``), so the event loop keeps answering requests; the index registry
-notices the published version within ``TANDEM_REFRESH_INTERVAL_MS``. At shutdown, running
+notices the published version within ``TANDEM_REFRESH_INTERVAL_MS``. Builds share the
+process's torch threads (``TANDEM_TORCH_THREADS``, 1 while serving): for large corpora use
+Redis and ``tandem worker``, which builds with every core. At shutdown, running
 builds are cancelled (nothing is published) and awaited, queued jobs end ``cancelled``.
 """
 
