@@ -82,12 +82,15 @@ def number_passages(hits: Sequence[Any]) -> list[Passage]:
 
 
 def format_passage(p: Passage) -> str:
-    return f"[{p.n}] (source: {p.source})\n{p.text}"
+    """One passage line of the prompt: ``[n] text`` (whitespace collapsed)."""
+    return f"[{p.n}] {' '.join(p.text.split())}"
 
 
 def user_message(question: str, passages: Sequence[Passage]) -> str:
-    body = "\n\n".join(format_passage(p) for p in passages)
-    return f"Passages:\n\n{body}\n\nQuestion: {question}\n\n{INSTRUCTION}"
+    """Instructions, the numbered passages one per line, then the question last (so that a
+    base model prompted in completion style continues with the answer)."""
+    body = "\n".join(format_passage(p) for p in passages)
+    return f"{INSTRUCTION}\n\nPassages:\n{body}\n\nQuestion: {question}"
 
 
 @dataclass
@@ -133,17 +136,17 @@ def build_prompt(
     truncated = False
     for p in passages:
         candidate = p.renumbered(len(kept) + 1)
-        cost = count_tokens(format_passage(candidate)) + 2
+        cost = count_tokens(format_passage(candidate)) + 1
         if used + cost <= budget:
             kept.append(candidate)
             used += cost
             continue
         if not kept:
-            header = count_tokens(format_passage(candidate.renumbered(1, ""))) + 2
+            header = count_tokens(format_passage(candidate.renumbered(1, ""))) + 1
             text = _cut(p.text, count_tokens, budget - header)
             if text:
                 kept.append(candidate.renumbered(1, text))
-                used += count_tokens(format_passage(kept[0])) + 2
+                used += count_tokens(format_passage(kept[0])) + 1
                 truncated = True
         break
     messages: list[Message] = [

@@ -65,6 +65,19 @@ def llama_available() -> bool:
     return True
 
 
+#: Where a completion-style answer ends.
+COMPLETION_STOP = ["\n\n", "Question:", "\nPassages:"]
+
+
+def completion_prompt(messages: Sequence[Message]) -> str:
+    """Chat messages as one plain-text prompt that a base model continues with the answer."""
+    parts = []
+    for m in messages:
+        role, content = m.get("role"), m.get("content", "")
+        parts.append(f"Answer: {content}" if role == "assistant" else content)
+    return "\n\n".join(parts) + "\nAnswer:"
+
+
 class LlamaGenerator:
     """A :class:`~app.generators.base.Generator` running a GGUF model in this process."""
 
@@ -77,6 +90,7 @@ class LlamaGenerator:
         context_tokens: int = 4096,
         threads: int | None = None,
         gpu_layers: int = 0,
+        chat_format: str | None = None,
         timeouts: Timeouts | None = None,
     ) -> None:
         try:
@@ -97,15 +111,25 @@ class LlamaGenerator:
                 n_ctx=context_tokens,
                 n_threads=self.threads,
                 n_gpu_layers=gpu_layers,
+                chat_format=chat_format,
                 verbose=False,
             )
         except (ValueError, RuntimeError) as exc:
             raise ModelNotFound(f"cannot load GGUF {path}: {exc}") from exc
+        # A GGUF without a chat template is (most likely) a base model, such as the packaged
+        # Gemma 3 270M: llama-cpp-python would wrap it in Llama 2's chat format, which a base
+        # model only echoes. It is prompted in completion style instead.
+        self.chat = chat_format is not None or bool(
+            self.llm.metadata.get("tokenizer.chat_template")
+        )
+        self.chat_format = chat_format or ("template" if self.chat else "completion")
         self.context_tokens = int(self.llm.n_ctx())
         self._lock = threading.Lock()
+        self._active: set[threading.Event] = set()
+        self._closed = False
 
     def describe(self) -> str:
-        return f"in-process llama.cpp {self.model} ({self.threads} threads)"
+        return f"in-process llama.cpp {self.model} ({self.threads} threads, {self.chat_format})"
 
     def count_tokens(self, text: str) -> int:
         if not text:
@@ -116,10 +140,22 @@ class LlamaGenerator:
             return estimate_tokens(text)
 
     async def aclose(self) -> None:
-        close = getattr(self.llm, "close", None)
-        if close is not None:
-            with contextlib.suppress(Exception):
-                close()
+        """Stop generations in flight, wait for the running one to end, free the model."""
+        import anyio.to_thread
+
+        self._closed = True
+        for stop in list(self._active):
+            stop.set()
+        # A generation stops at its next token, but not during prompt evaluation: wait.
+        if not await anyio.to_thread.run_sync(lambda: self._lock.acquire(timeout=300)):
+            return  # still busy: leave the model to the garbage collector
+        try:
+            close = getattr(self.llm, "close", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    close()
+        finally:
+            self._lock.release()
 
     def stream(
         self,
@@ -148,22 +184,33 @@ class LlamaGenerator:
 
         def work() -> None:
             with self._lock:
-                if stop.is_set():
+                if stop.is_set() or self._closed:
+                    put("error", "the model is closed")
+                    put("end", None)
                     return
                 try:
-                    chunks = self.llm.create_chat_completion(
-                        messages=messages,
-                        max_tokens=max_tokens,
-                        temperature=temperature,
-                        stream=True,
-                    )
+                    if self.chat:
+                        chunks = self.llm.create_chat_completion(
+                            messages=messages,
+                            max_tokens=max_tokens,
+                            temperature=temperature,
+                            stream=True,
+                        )
+                    else:
+                        chunks = self.llm.create_completion(
+                            completion_prompt(messages),
+                            max_tokens=max_tokens,
+                            temperature=temperature,
+                            stop=COMPLETION_STOP,
+                            stream=True,
+                        )
                     for chunk in chunks:
                         if stop.is_set():
                             break
                         choice = (chunk.get("choices") or [{}])[0]
                         if choice.get("finish_reason"):
                             put("finish", choice["finish_reason"])
-                        text = (choice.get("delta") or {}).get("content")
+                        text = (choice.get("delta") or {}).get("content") or choice.get("text")
                         if text:
                             put("text", text)
                 except Exception as exc:  # noqa: BLE001 - reported to the awaiting request
@@ -171,6 +218,9 @@ class LlamaGenerator:
                 finally:
                     put("end", None)
 
+        if self._closed:
+            raise GeneratorError("the in-process LLM is closed")
+        self._active.add(stop)
         thread = threading.Thread(target=work, name="tandem-llama", daemon=True)
         thread.start()
         ts.prompt_tokens = sum(self.count_tokens(m.get("content", "")) for m in messages)
@@ -187,6 +237,7 @@ class LlamaGenerator:
                     break
         finally:
             stop.set()
+            self._active.discard(stop)
 
     async def generate(
         self,

@@ -163,7 +163,7 @@ async def test_llm_answer_with_invalid_citations_removed(
         assert timings == {"search", "prompt", "llm", "llm_first_token", "total"}
         # The prompt numbered the passages and asked the question.
         user = llm.requests[-1]["messages"][-1]["content"]
-        assert "[1] (source: docs.jsonl)" in user and QUESTION in user
+        assert "\n[1] " in user and user.endswith(f"Question: {QUESTION}")
         assert llm.requests[-1]["stream"] is True
 
 
