@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from smallmodels.checker import best_window, pair_text, use_bf16
+from smallmodels.checker import best_window, pair_text, split_sentences, use_bf16
 from smallmodels.errors import UsageError
 from smallmodels.spec import DEFAULT_EMBEDDER, resolve
 
@@ -279,10 +279,52 @@ def swap_one(answer: str, names: Sequence[str], words: Sequence[str], rng: rando
     return answer
 
 
+def sentence_group(group: Group, max_words: int = 45) -> Group | None:
+    """The same question with whole-sentence answers, so that answer length and style tell
+    nothing: the passage sentence holding the right answer (supported) against that sentence
+    with the right answer replaced by each wrong short answer (unsupported).
+
+    None when the right answer is not in one sentence of the passage or there is no wrong
+    short answer to put in its place.
+    """
+    right = group.answers[0]
+    holder = next(
+        (s for s in split_sentences(group.passage) if right in s and len(s.split()) <= max_words),
+        None,
+    )
+    if holder is None:
+        return None
+    answers, kinds = [holder], ["right_sentence"]
+    for answer, kind in zip(group.answers[1:], group.kinds[1:], strict=True):
+        if kind == "hallucinated" or not answer.strip():
+            continue
+        replaced = holder.replace(right, answer, 1)
+        if replaced != holder and replaced not in answers:
+            answers.append(replaced)
+            kinds.append(f"{kind}_sentence")
+    if len(answers) < 2:
+        return None
+    return Group(group.question, group.passage, answers, kinds, f"{group.source}_sentences")
+
+
+def _with_sentences(groups: list[Group], share: float, rng: random.Random) -> list[Group]:
+    out = list(groups)
+    for group in groups:
+        if share > 0 and rng.random() < share:
+            extra = sentence_group(group)
+            if extra is not None:
+                out.append(extra)
+    return out
+
+
 def halueval_groups(
-    rows: Sequence[HaluRow], rng: random.Random, span_negatives: bool = True
+    rows: Sequence[HaluRow],
+    rng: random.Random,
+    span_negatives: bool = True,
+    sentence_share: float = 0.0,
 ) -> list[Group]:
-    """(right, hallucinated) per row; plus a same-type span of the knowledge for short answers."""
+    """(right, hallucinated) per row; plus a same-type span of the knowledge for short answers,
+    and for ``sentence_share`` of the rows a whole-sentence group (:func:`sentence_group`)."""
     from smallmodels.training.squad import token_f1
 
     groups = []
@@ -295,12 +337,15 @@ def halueval_groups(
                 answers.append(span)
                 kinds.append("same_type")
         groups.append(Group(row.question, row.knowledge, answers, kinds, "halueval"))
-    return groups
+    return _with_sentences(groups, sentence_share, rng)
 
 
-def squad_groups(files: Sequence[str | Path], rng: random.Random) -> list[Group]:
+def squad_groups(
+    files: Sequence[str | Path], rng: random.Random, sentence_share: float = 0.0
+) -> list[Group]:
     """One group per answered SQuAD question: gold answer, other-question answer, same-type
-    span and swapped answer (those that can be made)."""
+    span and swapped answer (those that can be made); and for ``sentence_share`` of the
+    questions a whole-sentence group (:func:`sentence_group`)."""
     from smallmodels.training.squad import load_squad, normalize_answer, token_f1
 
     groups: list[Group] = []
@@ -339,7 +384,7 @@ def squad_groups(files: Sequence[str | Path], rng: random.Random) -> list[Group]
                     kinds.append("swapped")
                 if len(answers) > 1:
                     groups.append(Group(q.question, context, answers, kinds, "squad"))
-    return groups
+    return _with_sentences(groups, sentence_share, rng)
 
 
 # --- training -------------------------------------------------------------------------------
@@ -397,6 +442,7 @@ def train_checker(
     freeze_embeddings: bool = True,
     precision: str = "auto",
     threads: int | None = None,
+    sentence_share: float = 0.5,
     max_length: int = 256,
     max_seconds: float | None = None,
     seed: int = 0,
@@ -412,8 +458,10 @@ def train_checker(
     does not drift) and ``precision`` ``auto`` trains under bfloat16 autocast where the CPU
     multiplies bfloat16 natively. ``threads`` sets torch's intra-op threads: on a machine whose
     cores are busy with other work, 1 thread is many times faster than oversubscribed ones.
-    Returns a summary dict (also saved as
-    ``checker_training.json``).
+    ``sentence_share`` of the questions also get a whole-sentence group (the passage sentence
+    holding the right answer against copies with a wrong answer swapped in), so that a long,
+    fluent answer is not taken for a hallucination by its style. Returns a summary dict (also
+    saved as ``checker_training.json``).
     """
     import torch
 
@@ -431,11 +479,11 @@ def train_checker(
     groups: list[Group] = []
     counts: dict[str, int] = {}
     if halueval is not None:
-        halu = halueval_groups(load_halueval(halueval, rows), rng)
+        halu = halueval_groups(load_halueval(halueval, rows), rng, sentence_share=sentence_share)
         counts["halueval_groups"] = len(halu)
         groups.extend(halu)
     if squad_files:
-        squad = squad_groups(squad_files, rng)
+        squad = squad_groups(squad_files, rng, sentence_share=sentence_share)
         counts["squad_groups"] = len(squad)
         groups.extend(squad)
     if not groups:
@@ -546,6 +594,7 @@ def train_checker(
         "freeze_embeddings": freeze_embeddings,
         "bf16": bf16,
         "seed": seed,
+        "sentence_share": sentence_share,
         "seconds": round(seconds, 1),
         "final_loss": round(running, 4),
         "history": history,

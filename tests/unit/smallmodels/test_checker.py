@@ -113,8 +113,9 @@ def trained(data_files: tuple[Path, Path], tmp_path_factory: pytest.TempPathFact
         threads=1,
     )
     assert summary["steps"] == 24
-    assert summary["halueval_groups"] == len(CITIES)
-    assert summary["squad_groups"] == 18
+    assert summary["halueval_groups"] >= len(CITIES)
+    assert summary["squad_groups"] >= 18
+    assert summary["answers_by_kind"]["right_sentence"] > 0
     return out
 
 
@@ -168,6 +169,31 @@ def test_squad_groups_have_hard_wrong_answers(data_files: tuple[Path, Path]) -> 
     assert other in {"salt trade", "Brevia"}
     swapped = year.answers[year.kinds.index("swapped")]
     assert swapped != "1742" and swapped.isdigit()
+
+
+def test_sentence_groups_swap_the_answer_inside_its_sentence(
+    data_files: tuple[Path, Path],
+) -> None:
+    from smallmodels.training.checker import Group, sentence_group
+
+    passage = _knowledge(*CITIES[0])
+    group = Group(
+        "When was Arlen founded?",
+        passage,
+        ["1742", "salt trade", "1750", "not anywhere"],
+        ["right", "other_question", "swapped", "hallucinated"],
+        "squad",
+    )
+    made = sentence_group(group)
+    assert made is not None
+    assert made.answers == [
+        "It was founded in 1742 by merchants.",
+        "It was founded in salt trade by merchants.",
+        "It was founded in 1750 by merchants.",
+    ]
+    assert made.kinds == ["right_sentence", "other_question_sentence", "swapped_sentence"]
+    absent = Group("q", passage, ["Zorblax", "1742"], ["right", "same_type"])
+    assert sentence_group(absent) is None
 
 
 def test_bad_halueval_file_is_one_clear_error(tmp_path: Path) -> None:
