@@ -142,8 +142,9 @@ def record_of(job: Job) -> JobRecord:
         if job.error == WORKER_LOST:
             error = error_dict(
                 "worker_lost",
-                "the worker running this job stopped; nothing was published, the index "
-                "still serves its previous version",
+                "the worker running this job stopped before the job ended; a build publishes "
+                "all or nothing, so the index serves its previous version (or, had the build "
+                "just finished, the complete new one)",
             )
         else:
             lines = (job.error or "failed").strip().splitlines()

@@ -43,8 +43,12 @@ def upload_folder(settings: Settings, job_id: str) -> Path:
 class ProgressTracker:
     """Progress of one build, written by the build thread and read by the event loop.
 
-    Its ``update`` is the builder's ``on_progress`` callback. The ETA is the time left at the
-    embedding rate seen so far (``None`` until the first batch is embedded).
+    Its ``update`` is the builder's ``on_progress`` callback: events carry some of
+    ``documents``, ``chunks_total`` and ``chunks_done`` (a missing key keeps its value). What
+    it reports never goes back: ``chunks_done`` only rises (and stays at most
+    ``chunks_total``), whatever order a pipelined build reports in. The ETA is the time left at
+    the embedding rate seen since the first chunk was queued for embedding (``None`` until the
+    first one is embedded).
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
@@ -52,7 +56,6 @@ class ProgressTracker:
         self._lock = threading.Lock()
         self._progress = Progress()
         self._embed_started: float | None = None
-        self._embed_total = -1
         self.version = 0
 
     def update(self, event: dict[str, Any]) -> None:
@@ -60,9 +63,11 @@ class ProgressTracker:
         with self._lock:
             p = self._progress
             total = int(event.get("chunks_total", p.chunks_total))
-            done = int(event.get("chunks_done", p.chunks_done))
-            if total != self._embed_total:  # embedding (re)starts with a new total
-                self._embed_total, self._embed_started = total, now
+            done = max(p.chunks_done, int(event.get("chunks_done", p.chunks_done)))
+            if total > 0:
+                done = min(done, total)
+                if self._embed_started is None:
+                    self._embed_started = now
             eta: float | None = None
             if total > 0 and done >= total:
                 eta = 0.0

@@ -170,6 +170,13 @@ def test_progress_tracker_estimates_the_time_left() -> None:
     p = tracker.snapshot()
     assert (p.documents, p.chunks_total, p.chunks_done) == (9, 1000, 200)
     assert p.eta_s == pytest.approx(16.0)  # 200 chunks in 4 s: 800 more in 16 s
+    # a pipelined build may report out of order: what is shown never goes back
+    tracker.update({"chunks_total": 1000, "chunks_done": 150})
+    assert tracker.snapshot().chunks_done == 200 and tracker.snapshot().documents == 9
+    tracker.update({"chunks_total": 150, "chunks_done": 300})  # duplicates dropped
+    assert (tracker.snapshot().chunks_total, tracker.snapshot().chunks_done) == (150, 150)
+    assert tracker.snapshot().eta_s == 0.0
+    tracker.update({"chunks_total": 1000})
     version = tracker.version
     tracker.finish()
     assert tracker.version > version and tracker.snapshot().eta_s == 0.0
