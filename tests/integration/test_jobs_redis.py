@@ -212,9 +212,10 @@ async def test_lifecycle_progress_and_cancel(stack: Any, service: Any) -> None:
         listed = (await client.get("/v1/jobs?index=fixture")).json()["jobs"]
         assert [j["job_id"] for j in listed] == [held]
         # the index is free again (the retry test below runs such a job to the end)
-        again = await submit(client, "fixture", ["small"], "add")
-        assert (await client.delete(f"/v1/jobs/{again}")).status_code == 200
-        job = (await poll(client, again, ended, timeout=30))[-1]
+        with layout.lock():
+            again = await submit(client, "fixture", ["small"], "add")
+            assert (await client.delete(f"/v1/jobs/{again}")).status_code == 200
+            job = (await poll(client, again, ended, timeout=30))[-1]
         assert job["state"] == "cancelled" and layout.current_version() == 1, job
 
 
