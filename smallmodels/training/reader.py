@@ -99,7 +99,7 @@ def make_features(
             end_tok = next(i for i in reversed(ctx) if offsets[i][0] < answer_end)
             if end_tok < start_tok:
                 start_tok = end_tok = 0
-        types = enc["token_type_ids"][w] if "token_type_ids" in enc else [0] * len(seq_ids)
+        types = enc["token_type_ids"][w] if "token_type_ids" in enc else []
         features.append(_Feature(list(enc["input_ids"][w]), list(types), start_tok, end_tok))
     return features
 
@@ -134,14 +134,17 @@ def _collate(batch: Sequence[_Feature], pad_id: int) -> dict[str, Any]:
         n = len(f.input_ids)
         ids[row, :n] = torch.tensor(f.input_ids)
         mask[row, :n] = 1
-        types[row, :n] = torch.tensor(f.token_type_ids)
-    return {
+        if f.token_type_ids:
+            types[row, :n] = torch.tensor(f.token_type_ids)
+    inputs = {
         "input_ids": ids,
         "attention_mask": mask,
-        "token_type_ids": types,
         "start_positions": torch.tensor([f.start for f in batch]),
         "end_positions": torch.tensor([f.end for f in batch]),
     }
+    if batch[0].token_type_ids:  # models without segment embeddings (DistilBERT) take none
+        inputs["token_type_ids"] = types
+    return inputs
 
 
 def evaluate_questions(
@@ -323,6 +326,7 @@ def train_reader(
     figures: dict[str, Any] = {
         "out": str(out),
         "base": resolved.name,
+        "head": "continued" if has_head else "new",
         "squad_files": [str(p) for p in paths],
         "examples": len(train_qs),
         "features": len(features),
@@ -361,6 +365,11 @@ def _progress(total: int, enabled: bool) -> Any:
 
 def _model_card(f: dict[str, Any]) -> str:
     held = f["heldout"]
+    head = (
+        "the span head was newly initialised"
+        if f["head"] == "new"
+        else "training continued with its span head"
+    )
     files = "\n".join(f"- `{p}`" for p in f["squad_files"])
     return f"""---
 library_name: transformers
@@ -371,7 +380,7 @@ base_model: {f["base"]}
 # Tandem extractive reader
 
 An extractive question-answering model (``BertForQuestionAnswering``) fine-tuned by
-`tandem reader train` from `{f["base"]}`; the span head was newly initialised.
+`tandem reader train` from `{f["base"]}`; {head}.
 
 ## Training data
 
