@@ -39,7 +39,7 @@ def test_filters_equality_and_membership(retriever: Retriever) -> None:
     assert {h.doc_id for h in res.hits} == {"briefs.jsonl#L1", "briefs.jsonl#L2"}
     res = retriever.search("discovery", top_k=10, filters={"year": 1928}, mode="dense")
     assert [h.doc_id for h in res.hits] == ["briefs.jsonl#L2"]
-    res = retriever.search("bees", filters={"source": "bees.txt"}, mode="bm25")
+    res = retriever.search("waggle dance", filters={"source": "bees.txt"}, mode="bm25")
     assert [h.source for h in res.hits] == ["bees.txt"]
     assert retriever.search("bees", filters={"topic": "nothing"}).hits == []
     with pytest.raises(UsageError):
