@@ -31,8 +31,9 @@ from typing import Any, Protocol, runtime_checkable
 from smallmodels.errors import ModelNotFound, UsageError
 from smallmodels.spec import ResolvedModel, fingerprint, resolve
 
-#: Where ``tandem checker train`` puts the default checker (git-ignored).
-DEFAULT_CHECKER = "models/checker-minilm"
+#: The default checker: ``models/checker-minilm`` in the checkout (git-ignored; made by
+#: ``tandem checker train models/checker-minilm ...``).
+DEFAULT_CHECKER = str(Path(__file__).resolve().parents[1] / "models" / "checker-minilm")
 #: Passages are scored window by window: whole sentences packed up to this many words, each
 #: window overlapping the previous one by a sentence. The checker judges local evidence (the
 #: sentence that carries the answer and the words it shares with the question); short windows
