@@ -47,6 +47,13 @@ def train(
     lr: float = typer.Option(1e-4, "--lr", min=0.0, help="Learning rate."),
     batch_size: int = typer.Option(16, "--batch-size", min=2, help="Pairs per step."),
     seed: int = typer.Option(0, "--seed", help="Random seed (negatives, shuffling, init)."),
+    sentence_share: float = typer.Option(
+        0.5,
+        "--sentence-share",
+        min=0.0,
+        max=1.0,
+        help="Share of questions that also get a whole-sentence group (style-neutral).",
+    ),
     threads: int | None = typer.Option(
         None, "--threads", min=1, help="Torch threads (1 is fastest on a busy machine)."
     ),
@@ -78,6 +85,7 @@ def train(
             max_seconds=None if max_minutes is None else max_minutes * 60,
             seed=seed,
             threads=threads,
+            sentence_share=sentence_share,
             progress=show_progress(),
         )
     except TandemError as exc:
