@@ -157,7 +157,7 @@ def _register_optional_benches() -> None:
 
     app.command("serve")(serve_bench_command)
     try:
-        from app.commands.checker import faithfulness_command
+        from app.commands.checker import faithfulness_command, swapped_command
     except ImportError:
         return
 
@@ -173,6 +173,21 @@ def _register_optional_benches() -> None:
         emit(
             result,
             f"faithfulness on {result.get('n', 0)} answers: AUC {result.get('auc')}, "
+            f"accuracy {result.get('accuracy')}",
+        )
+
+    @app.command("swapped")
+    def swapped(
+        squad: Annotated[Path, typer.Option("--squad", help="SQuAD-format file.")],
+        limit: Annotated[int | None, typer.Option("--limit", min=1)] = 300,
+        seed: Annotated[int, typer.Option("--seed")] = 0,
+        checker: Annotated[str | None, typer.Option("--checker", help="Checker spec.")] = None,
+    ) -> None:
+        """Checker AUC: right answers vs answers to other questions on the same passage."""
+        result = swapped_command(squad, limit, seed, checker)
+        emit(
+            result,
+            f"swapped answers, {result.get('n', 0)} scored: AUC {result.get('auc')}, "
             f"accuracy {result.get('accuracy')}",
         )
 
