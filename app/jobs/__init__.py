@@ -3,7 +3,9 @@
 * :mod:`app.jobs.models` — the job record and its wire form (``JobRecord.public()``).
 * :mod:`app.jobs.sources` — which files a job may read: paths under ``TANDEM_SOURCES_ROOT``
   (no ``..``, no absolute paths, no symlinks out) and bounded multipart uploads.
-* :mod:`app.jobs.runner` — one job's build (``run_build`` in a thread), its progress and ETA.
+* :mod:`app.jobs.runner` — one job's build (``run_build`` in a thread); imported by the
+  process that builds only (the builder pulls in llama-index).
+* :mod:`app.jobs.progress` — a build's progress and ETA.
 * :mod:`app.jobs.local` — the embedded default: an in-process worker of the API (no Redis).
 * :mod:`app.jobs.queue` — with Redis: a saq queue, consumed by ``tandem worker`` processes.
 * :mod:`app.jobs.backend` — :func:`create_backend` picks one of the two from the settings.

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import threading
 import time
@@ -25,10 +26,9 @@ import anyio.to_thread
 from app.jobs.backend import HealthState, busy
 from app.jobs.errors import JobFinished, JobNotFound
 from app.jobs.models import JobRecord, JobSpec, error_dict
-from app.jobs.runner import ProgressTracker, execute_job, failure_of, upload_folder
-from app.jobs.sources import remove_folder
+from app.jobs.progress import ProgressTracker
+from app.jobs.sources import remove_folder, upload_folder
 from app.settings import Settings
-from indexers.builder import BuildCancelled
 
 log = logging.getLogger("tandem.jobs")
 
@@ -59,6 +59,8 @@ class LocalJobs:
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
+        # the builder's modules load in a thread, not on the event loop at the first job
+        await anyio.to_thread.run_sync(importlib.import_module, "app.jobs.runner")
         self._workers = [
             asyncio.create_task(self._work(), name=f"tandem-job-worker-{i}")
             for i in range(self.settings.job_local_workers)
@@ -139,6 +141,9 @@ class LocalJobs:
                     self._end(job, "failed", error=error_dict("job_failed", "internal error"))
 
     async def _run(self, job: _Job) -> None:
+        from app.jobs.runner import execute_job, failure_of  # imported by start()
+        from indexers.builder import BuildCancelled
+
         rec = job.record
         rec.state, rec.started_at, rec.attempts = "running", time.time(), rec.attempts + 1
         log.info("job %s: %s of index %s started", rec.job_id, rec.spec.action, rec.index)

@@ -13,7 +13,7 @@ Keys (``<p>`` is ``TANDEM_CACHE_PREFIX:jobs``):
 * ``<p>:cancel:<job_id>`` — a cancel request; the worker running the job polls it.
 * ``<p>:index:<index>`` and ``<p>:all`` — job ids by submission time, for listings.
 
-A running job's worker writes its progress and heartbeat every ``TANDEM_JOB_HEARTBEAT_S / 3``
+A running job's worker writes its progress and heartbeat every ``TANDEM_JOB_HEARTBEAT_S / 4``
 seconds at most (and on every progress change, at most twice a second). A worker that dies
 (``SIGKILL``, lost machine) stops that heartbeat: after ``TANDEM_JOB_HEARTBEAT_S`` the sweeper
 (every ``TANDEM_JOB_SWEEP_S`` in each worker and each API process) retries the job when
@@ -44,10 +44,9 @@ from app.jobs.models import (
     error_dict,
     is_job_id,
 )
-from app.jobs.runner import ProgressTracker, execute_job, failure_of, upload_folder, upload_root
-from app.jobs.sources import remove_folder
+from app.jobs.progress import ProgressTracker
+from app.jobs.sources import remove_folder, upload_folder, upload_root
 from app.settings import Settings
-from indexers.builder import BuildCancelled
 from smallmodels.errors import TandemError, UsageError
 
 if TYPE_CHECKING:
@@ -66,6 +65,8 @@ PROGRESS_INTERVAL_S = 0.5
 LIST_MAX = 1000
 #: An upload folder whose job is unknown is removed after this long (it may be mid-upload).
 ORPHAN_UPLOAD_S = 3600
+#: Silence after which a job without a heartbeat setting is declared lost.
+LOST_WITHOUT_HEARTBEAT_S = 300
 
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -102,7 +103,6 @@ def make_queue(settings: Settings, *, worker: bool = False) -> Queue:
     if not settings.redis_url:
         raise UsageError("jobs over Redis need TANDEM_REDIS_URL")
     from redis import asyncio as aioredis
-    from saq.queue.redis import RedisQueue
 
     redis = aioredis.from_url(
         settings.redis_url,
@@ -111,7 +111,62 @@ def make_queue(settings: Settings, *, worker: bool = False) -> Queue:
         socket_timeout=30 if worker else 10,
         health_check_interval=30,
     )
-    return RedisQueue(redis, name=settings.job_queue, swept_error_message=WORKER_LOST)
+    return _queue_class()(redis, name=settings.job_queue, swept_error_message=WORKER_LOST)
+
+
+def _queue_class() -> Any:
+    """saq's Redis queue with a sweep that cannot mistake a job being started for a lost one."""
+    from saq.job import Status
+    from saq.queue.redis import RedisQueue
+    from saq.utils import now
+
+    class TandemQueue(RedisQueue):  # type: ignore[misc]
+        """saq's own sweep declares lost any job in the active list whose status is not yet
+        ``active``, which is every job between its dequeue and its first status write: with
+        frequent sweeps that race ends live jobs. Here a job is lost only when its worker has
+        been silent for its heartbeat: an active job by its ``touched`` time, a dequeued one
+        by how long this sweeper has seen it stay unstarted."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._unstarted: dict[str, float] = {}
+
+        async def sweep(self, lock: int = 60, abort: float = 5.0) -> list[str]:
+            if not await self.redis.set(self._sweep, 1, ex=max(1, int(lock)), nx=True):
+                return []  # another process swept a moment ago
+            swept: list[str] = []
+            unstarted: dict[str, float] = {}
+            for raw in await self.redis.lrange(self._active, 0, -1):
+                job_id = raw.decode() if isinstance(raw, bytes) else str(raw)
+                job = await self._get_job_by_id(job_id)
+                if job is None:
+                    pipe: Any
+                    async with self.redis.pipeline(transaction=True) as pipe:
+                        pipe.lrem(self._active, 0, job_id)
+                        pipe.zrem(self._incomplete, job_id)
+                        await pipe.execute()
+                    swept.append(job_id)
+                    continue
+                grace_s = job.heartbeat or LOST_WITHOUT_HEARTBEAT_S
+                if job.status == Status.ACTIVE:
+                    lost = now() - job.touched > grace_s * 1000
+                else:
+                    first = self._unstarted.get(job_id, time.monotonic())
+                    unstarted[job_id] = first
+                    lost = time.monotonic() - first > grace_s
+                if not lost:
+                    continue
+                unstarted.pop(job_id, None)
+                swept.append(job_id)
+                log.warning("job %s: its worker stopped answering; %s", job.key, job.info())
+                if job.retryable:
+                    await self.retry(job, error=WORKER_LOST)
+                else:
+                    await self.finish(job, Status.ABORTED, error=WORKER_LOST)
+            self._unstarted = unstarted
+            return swept
+
+    return TandemQueue
 
 
 # -- records -----------------------------------------------------------------------------------
@@ -127,19 +182,21 @@ def state_of(job: Job) -> JobState:
         return "done"
     if job.status == Status.FAILED:
         return "cancelled" if meta.get("cancelled") else "failed"
-    return "failed" if job.error == WORKER_LOST else "cancelled"  # ABORTED
+    return "cancelled" if job.error == CANCELLED else "failed"  # ABORTED: cancelled or lost
 
 
 def record_of(job: Job) -> JobRecord:
     """The API's view of a saq job."""
+    from saq.job import Status
+
     meta = job.meta or {}
     spec = JobSpec.from_dict(meta["spec"])
     state = state_of(job)
     error = meta.get("error")
     if state == "cancelled":
         error = error or error_dict("cancelled", CANCELLED)
-    elif state == "failed" and (job.error == WORKER_LOST or not error):
-        if job.error == WORKER_LOST:
+    elif state == "failed" and (job.status == Status.ABORTED or not error):
+        if job.status == Status.ABORTED:
             error = error_dict(
                 "worker_lost",
                 "the worker running this job stopped before the job ended; a build publishes "
@@ -403,6 +460,9 @@ def _upload_dirs(root: Path) -> list[tuple[str, float]]:
 # -- the worker side ---------------------------------------------------------------------------
 async def run_job(ctx: dict[str, Any]) -> dict[str, Any]:
     """The saq function of a build job: the build in a thread, progress and heartbeat here."""
+    from app.jobs.runner import execute_job, failure_of
+    from indexers.builder import BuildCancelled
+
     job: Job = ctx["job"]
     settings: Settings = ctx["settings"]
     keys: Keys = ctx["keys"]
@@ -415,7 +475,7 @@ async def run_job(ctx: dict[str, Any]) -> dict[str, Any]:
     job.meta["progress"] = Progress().as_dict()
     if await redis.exists(keys.cancel(spec.job_id)):
         cancel.set()
-    await job.update()
+    await beat(job)
     log.info("job %s: %s of index %s started", spec.job_id, spec.action, spec.index)
     loop = asyncio.get_running_loop()
     future = loop.run_in_executor(None, execute_job, spec, settings, tracker, cancel.is_set)
@@ -465,7 +525,7 @@ async def _monitor(
 ) -> None:
     """Write progress (and so the heartbeat), and watch for a cancel request."""
     written, last = -1, 0.0
-    beat = max(1.0, settings.job_heartbeat_s / 3)
+    every = max(1.0, settings.job_heartbeat_s / 4)
     while True:
         await asyncio.sleep(PROGRESS_INTERVAL_S)
         try:
@@ -473,15 +533,52 @@ async def _monitor(
                 log.info("job %s: cancel requested", job.key)
                 cancel.set()
             now = time.monotonic()
-            if tracker.version != written or now - last >= beat:
+            if tracker.version != written or now - last >= every:
                 written = tracker.version
                 job.meta["progress"] = tracker.snapshot().as_dict()
-                await job.update()
+                if last and now - last > settings.job_heartbeat_s * 0.75:  # close to lost
+                    log.warning(
+                        "job %s: heartbeat %.1f s late (the worker is starved of CPU?); it is "
+                        "declared lost after %d s",
+                        job.key,
+                        now - last - every,
+                        settings.job_heartbeat_s,
+                    )
+                if not await beat(job):
+                    log.warning("job %s: no longer active here", job.key)
                 last = now
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - a Redis hiccup; the build goes on
             log.warning("job %s: progress not written: %s", job.key, _describe(exc))
+
+
+async def beat(job: Job) -> bool:
+    """Write a running job's meta (progress) and heartbeat.
+
+    Unlike ``job.update()``, never writes back a status or error that a cancel or a sweep set
+    meanwhile (a transaction on the job's key); False when the job is no longer active.
+    """
+    from redis.exceptions import WatchError
+    from saq.job import Status
+    from saq.utils import now
+
+    queue: Any = job.get_queue()
+    key = job.id
+    async with queue.redis.pipeline(transaction=True) as pipe:
+        try:
+            await pipe.watch(key)
+            stored = queue.deserialize(await pipe.get(key))
+            if stored is None or stored.status != Status.ACTIVE:
+                return False
+            job.touched = now()
+            job.status, job.error = stored.status, stored.error
+            pipe.multi()
+            pipe.set(key, queue.serialize(job))
+            await pipe.execute()
+        except WatchError:  # written meanwhile: the next beat tries again
+            return False
+    return True
 
 
 async def after_job(ctx: dict[str, Any]) -> None:

@@ -23,7 +23,7 @@ import anyio.to_thread
 
 from app.errors import PayloadTooLarge
 from app.jobs.errors import InvalidSource, SourceForbidden, SourcesDisabled
-from indexers.loaders import SUPPORTED
+from app.settings import Settings
 
 #: Longest non-file form field (action, options).
 MAX_FIELD_BYTES = 64 * 1024
@@ -103,6 +103,15 @@ def check_remove_sources(sources: Sequence[str], max_sources: int) -> list[str]:
 
 
 # -- uploads ---------------------------------------------------------------------------------
+def upload_root(settings: Settings) -> Path:
+    """Where uploads wait for their jobs: ``TANDEM_UPLOAD_DIR`` or ``<data_dir>/uploads``."""
+    return Path(settings.upload_dir or Path(settings.data_dir) / "uploads")
+
+
+def upload_folder(settings: Settings, job_id: str) -> Path:
+    return upload_root(settings) / job_id
+
+
 @dataclass
 class UploadLimits:
     max_bytes: int
@@ -121,6 +130,8 @@ class Upload:
 
 def safe_filename(name: str | None) -> str:
     """The base name of an uploaded file, if it is one Tandem can read; else 400."""
+    from indexers.loaders import SUPPORTED  # llama-index: imported on first use only
+
     base = (name or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
     if not base or base in (".", "..") or base.startswith(".") or "\x00" in base:
         raise InvalidSource(f"invalid file name {name!r}")

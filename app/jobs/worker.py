@@ -18,6 +18,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+# The builder (torch, llama-index) is imported here, before any job starts: importing it inside
+# a job would hold the event loop, and so the job's heartbeat, for seconds.
+import app.jobs.runner  # noqa: F401
 from app.jobs.queue import FUNCTION, Keys, after_job, make_queue, run_job, sweep_forever
 from app.settings import Settings
 

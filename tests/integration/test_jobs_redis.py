@@ -181,7 +181,7 @@ async def test_lifecycle_progress_and_cancel(stack: Any, service: Any) -> None:
         worker.wait_ready()
         seen = [queued, *await poll(client, job_id, ended)]
         states = [j["state"] for j in seen]
-        assert states[0] == "queued" and states[-1] == "done", (seen[-1], worker.tail())
+        assert states[0] == "queued" and states[-1] == "done", (seen[-1]["error"], worker.tail())
         assert "running" in states and states.index("running") > 0
         done = [j["progress"]["chunks_done"] for j in seen]
         assert done == sorted(done), done  # never goes back
