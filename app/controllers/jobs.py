@@ -43,7 +43,6 @@ from app.jobs.models import (
     JobSpec,
     new_job_id,
 )
-from app.jobs.runner import upload_folder
 from app.jobs.sources import (
     FRAMING_SLACK,
     UploadLimits,
@@ -51,6 +50,7 @@ from app.jobs.sources import (
     receive_upload,
     remove_folder,
     resolve_sources,
+    upload_folder,
 )
 from app.schemas import ErrorBody
 from app.security import principal_of, require_index_access

@@ -10,7 +10,7 @@ import pytest
 
 from app.errors import PayloadTooLarge
 from app.jobs.errors import InvalidSource, SourceForbidden, SourcesDisabled
-from app.jobs.runner import ProgressTracker
+from app.jobs.progress import ProgressTracker
 from app.jobs.sources import (
     UploadLimits,
     check_remove_sources,
