@@ -81,6 +81,11 @@ def window_limits(max_seq_len: int, doc_stride: int) -> tuple[int, int]:
     return max_query, stride
 
 
+def pad_width(n: int, multiple: int, limit: int = 512) -> int:
+    """``n`` rounded up to a multiple (never past ``limit`` unless ``n`` is): fewer shapes."""
+    return max(n, min(limit, -(-n // multiple) * multiple))
+
+
 def _cpu_has_fast_bf16() -> bool:
     """True when the CPU multiplies bfloat16 natively (AVX512-BF16 or AMX)."""
     try:
@@ -255,7 +260,7 @@ class TransformersReader:
         with self._lock, torch.inference_mode():
             for b in range(0, len(order), self.batch_size):
                 chunk = order[b : b + self.batch_size]
-                width = max(len(windows[i].input_ids) for i in chunk)
+                width = pad_width(max(len(windows[i].input_ids) for i in chunk), 16)
                 ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
                 mask = torch.zeros((len(chunk), width), dtype=torch.long)
                 types = torch.zeros((len(chunk), width), dtype=torch.long)

@@ -20,7 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from smallmodels.reader import TransformersReader, _cpu_has_fast_bf16, load_reader, window_limits
+from smallmodels.reader import (
+    TransformersReader,
+    _cpu_has_fast_bf16,
+    load_reader,
+    pad_width,
+    window_limits,
+)
 from smallmodels.spec import resolve
 from smallmodels.training.squad import (
     SquadDataError,
@@ -126,7 +132,8 @@ def _batches(
 def _collate(batch: Sequence[_Feature], pad_id: int) -> dict[str, Any]:
     import torch
 
-    width = max(len(f.input_ids) for f in batch)
+    # Few distinct shapes keep oneDNN's per-shape caches (and memory) small.
+    width = pad_width(max(len(f.input_ids) for f in batch), 32)
     ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(batch), width), dtype=torch.long)
     types = torch.zeros((len(batch), width), dtype=torch.long)
