@@ -238,7 +238,7 @@ def corpus_groups(
                 "pseudo-queries from"
             )
         rng.shuffle(usable)
-        held_n = min(heldout, len(usable) // 5)
+        held_n = min(heldout, max(1, len(usable) // 5))  # at most a fifth, at least one
         limit = held_n + (max_questions if max_questions is not None else len(usable))
         usable = usable[:limit]
         queries: list[str] = []

@@ -264,3 +264,18 @@ def test_cli_train_rejects_bad_input(tmp_path: Path) -> None:
         ["--data-dir", str(tmp_path), "reranker", "train", str(tmp_path / "m"), "--corpus", "nope"],
     )
     assert res.exit_code == 2 and "nope" in res.output
+
+
+@pytest.mark.slow
+def test_cli_score_prints_passages_best_first(squad_model: tuple[Path, dict[str, Any]]) -> None:
+    from app.cli import cli
+
+    out, _ = squad_model
+    args = ["--json", "reranker", "score", "Who founded Corvale?", "--model", str(out)]
+    for i in range(4):
+        args += ["-p", town_paragraph(i)]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.output.strip().splitlines()[-1])["scores"]
+    assert rows[0]["passage"] == 2 and len(rows) == 4
+    assert [r["score"] for r in rows] == sorted((r["score"] for r in rows), reverse=True)
