@@ -3,14 +3,24 @@
 ``build`` mirrors the given paths into a new version, ``add`` adds or replaces documents and
 keeps the others, ``remove`` drops documents by source. Chunks whose text is unchanged reuse
 their stored vectors; only new or changed text is embedded.
+
+Builds are pipelined: a reader thread loads files while the calling thread chunks them, and a
+:class:`indexers.encode.BackgroundEncoder` embeds new chunk texts as soon as a slice of them
+exists, so reading, chunking, curation and encoding overlap. The result is the same as doing
+them one after the other (near-duplicates dropped by curation may have been encoded for
+nothing; their vectors are not used).
 """
 
 from __future__ import annotations
 
+import copy
 import logging
+import queue
+import re
 import shutil
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,8 +31,8 @@ import numpy as np
 from indexers.chunker import DEFAULT_OVERLAP_TOKENS, Chunker
 from indexers.curate import CurationReport, document_problem, duplicate_mask
 from indexers.documents import SourceDocument, text_hash
-from indexers.encode import encode_texts
-from indexers.loaders import load_paths
+from indexers.encode import BackgroundEncoder
+from indexers.loaders import iter_files, load_file
 from indexers.versions import library_versions
 from smallmodels.embedder import SentenceTransformerEmbedder, load_embedder
 from smallmodels.errors import UsageError
@@ -56,6 +66,7 @@ class BuildOptions:
     qdrant_url: str | None = None
     qdrant_api_key: str | None = None
     hnsw_threshold: int | None = None
+    ivfpq_threshold: int | None = None
     show_progress: bool = False
     on_progress: ProgressFn | None = None
     cancelled: Callable[[], bool] | None = None
@@ -169,20 +180,11 @@ def run_build(
         prev_store = previous.manifest["store"]["backend"] if previous else None
         store_name = opts.store or prev_store or "faiss"
 
-        t0 = time.perf_counter()
-        loaded: list[SourceDocument] = []
-        failed: list[tuple[str, str]] = []
-        removed_names: list[str] = []
-        if action == "remove":
-            removed_names = [str(p) for p in paths]
-        else:
-            report = load_paths(paths, opts.text_field)
-            loaded, failed = report.documents, report.failed
-        timings["load_s"] = time.perf_counter() - t0
-        _notify(opts, documents=len(loaded), chunks_total=0, chunks_done=0)
-
+        # The chunker gets its own tokenizer: the background encoder tokenizes with the
+        # embedder's at the same time, and a fast tokenizer is not safe across threads.
+        chunk_tokenizer = copy.deepcopy(embedder.tokenizer)
         chunker = Chunker(
-            lambda s: embedder.tokenizer.encode(s, add_special_tokens=False),
+            lambda s: chunk_tokenizer.encode(s, add_special_tokens=False),
             embedder.max_seq_length,
             opts.chunk_tokens
             or (
@@ -198,99 +200,140 @@ def run_build(
             and previous.manifest["chunking"]["overlap_tokens"] == chunker.overlap_tokens
         )
 
-        # -- the new document set -----------------------------------------------------------
-        t0 = time.perf_counter()
+        # -- read, chunk and (in the background) embed the new document set ------------------
+        failed: list[tuple[str, str]] = []
+        removed_names: list[str] = []
         curation = CurationReport()
-        docs: list[DocumentRecord] = []
-        doc_chunks: list[list[ChunkRecord]] = []
-        new_ids = {d.doc_id for d in loaded}
-        if previous and action in ("add", "remove"):
-            for doc_id, rec in previous.documents.items():
-                if doc_id in new_ids or (action == "remove" and _matches(rec, removed_names)):
-                    continue
-                docs.append(rec)
-                doc_chunks.append(previous.chunks_by_doc.get(doc_id, []))
+        loaded_docs: list[DocumentRecord] = []
+        loaded_chunks: list[list[ChunkRecord]] = []
+        new_ids: set[str] = set()
+        encoder: BackgroundEncoder | None = None
         if action == "remove":
-            matched = [
-                n
-                for n in removed_names
-                if previous and any(_matches(r, [n]) for r in previous.documents.values())
-            ]
-            if not matched:
-                raise UsageError(
-                    f"no document in index {name!r} matches {', '.join(removed_names)}"
-                )
-        for doc in loaded:
-            problem = document_problem(doc.text)
-            if problem:
-                setattr(curation, problem, getattr(curation, problem) + 1)
-                curation.dropped_documents.append(doc.doc_id)
-                continue
-            rec = DocumentRecord(
-                doc.doc_id, doc.source, doc.title, doc.mtime, doc.content_hash, doc.metadata
-            )
-            old = previous.documents.get(doc.doc_id) if previous else None
-            if (
-                previous
-                and old
-                and same_chunking
-                and old.content_hash == rec.content_hash
-                and old.metadata == rec.metadata
-                and old.title == rec.title
-            ):
-                chunks = previous.chunks_by_doc.get(doc.doc_id, [])
-            else:
-                chunks = _chunk_document(chunker, doc)
-            docs.append(rec)
-            doc_chunks.append(chunks)
-        timings["chunk_s"] = time.perf_counter() - t0
-
-        # -- curation over chunks -------------------------------------------------------------
-        t0 = time.perf_counter()
-        flat = [c for cs in doc_chunks for c in cs]
-        owners = [i for i, cs in enumerate(doc_chunks) for _ in cs]
-        if opts.dedup and flat:
-            keep, exact, near = duplicate_mask([c.text for c in flat])
-            curation.exact_duplicates, curation.near_duplicates = exact, near
+            removed_names = [str(p) for p in paths]
         else:
-            keep = np.ones(len(flat), dtype=bool)
-        kept = [c for c, k in zip(flat, keep, strict=True) if k]
-        counts: dict[int, int] = {}
-        for o, k in zip(owners, keep, strict=True):
-            counts[o] = counts.get(o, 0) + int(k)
-        final_docs = []
-        for i, d in enumerate(docs):
-            d.chunk_count = counts.get(i, 0)
-            if d.chunk_count:
-                final_docs.append(d)
-        timings["curate_s"] = time.perf_counter() - t0
-
-        # -- vectors: reuse what did not change, embed the rest -------------------------------
-        # The staging folder exists from here on: a build killed now leaves only it behind,
-        # never a published version; the next build clears it.
-        version = layout.next_version()
-        staging = layout.staging_dir(version)
+            _check_paths(paths)
+            encoder = _start_encoder(embedder, opts)
         try:
-            return _embed_write_publish(
-                layout,
+            t0 = time.perf_counter()
+            if encoder is not None:
+                reader = _Reader(paths, opts.text_field)
+                chunk_s = 0.0
+                for doc in reader:
+                    if opts.cancelled and opts.cancelled():
+                        raise BuildCancelled(f"build of {name!r} cancelled")
+                    t1 = time.perf_counter()
+                    new_ids.add(doc.doc_id)
+                    problem = document_problem(doc.text)
+                    if problem:
+                        setattr(curation, problem, getattr(curation, problem) + 1)
+                        curation.dropped_documents.append(doc.doc_id)
+                        chunk_s += time.perf_counter() - t1
+                        continue
+                    rec = DocumentRecord(
+                        doc.doc_id, doc.source, doc.title, doc.mtime, doc.content_hash, doc.metadata
+                    )
+                    old = previous.documents.get(doc.doc_id) if previous else None
+                    if (
+                        previous
+                        and old
+                        and same_chunking
+                        and old.content_hash == rec.content_hash
+                        and old.metadata == rec.metadata
+                        and old.title == rec.title
+                    ):
+                        chunks = previous.chunks_by_doc.get(doc.doc_id, [])
+                    else:
+                        chunks = _chunk_document(chunker, doc)
+                    for c in chunks:
+                        if not (previous and c.text_hash in previous.vectors_by_hash):
+                            encoder.submit(c.text_hash, c.text)
+                    loaded_docs.append(rec)
+                    loaded_chunks.append(chunks)
+                    chunk_s += time.perf_counter() - t1
+                encoder.end_input()
+                failed = reader.failed
+                timings["load_s"] = reader.busy_s
+                timings["chunk_s"] = chunk_s
+                timings["read_chunk_wall_s"] = time.perf_counter() - t0
+            _notify(
                 opts,
-                embedder,
-                previous,
-                store_name,
-                chunker,
-                curation,
-                final_docs,
-                kept,
-                failed,
-                action,
-                version,
-                staging,
-                started,
-                timings,
+                documents=len(new_ids),
+                chunks_total=encoder.submitted if encoder else 0,
+                chunks_done=encoder.encoded if encoder else 0,
             )
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+
+            # -- the new document set: kept previous documents first, then the loaded ones -----
+            docs: list[DocumentRecord] = []
+            doc_chunks: list[list[ChunkRecord]] = []
+            if previous and action in ("add", "remove"):
+                for doc_id, rec in previous.documents.items():
+                    if doc_id in new_ids or (action == "remove" and _matches(rec, removed_names)):
+                        continue
+                    docs.append(rec)
+                    doc_chunks.append(previous.chunks_by_doc.get(doc_id, []))
+            if action == "remove":
+                matched = [
+                    n
+                    for n in removed_names
+                    if previous and any(_matches(r, [n]) for r in previous.documents.values())
+                ]
+                if not matched:
+                    raise UsageError(
+                        f"no document in index {name!r} matches {', '.join(removed_names)}"
+                    )
+            docs.extend(loaded_docs)
+            doc_chunks.extend(loaded_chunks)
+
+            # -- curation over chunks ---------------------------------------------------------
+            t0 = time.perf_counter()
+            flat = [c for cs in doc_chunks for c in cs]
+            owners = [i for i, cs in enumerate(doc_chunks) for _ in cs]
+            if opts.dedup and flat:
+                keep, exact, near = duplicate_mask([c.text for c in flat])
+                curation.exact_duplicates, curation.near_duplicates = exact, near
+            else:
+                keep = np.ones(len(flat), dtype=bool)
+            kept = [c for c, k in zip(flat, keep, strict=True) if k]
+            counts: dict[int, int] = {}
+            for o, k in zip(owners, keep, strict=True):
+                counts[o] = counts.get(o, 0) + int(k)
+            final_docs = []
+            for i, d in enumerate(docs):
+                d.chunk_count = counts.get(i, 0)
+                if d.chunk_count:
+                    final_docs.append(d)
+            timings["curate_s"] = time.perf_counter() - t0
+
+            # -- vectors: reuse what did not change, embed the rest -------------------------------
+            # The staging folder exists from here on: a build killed now leaves only it behind,
+            # never a published version; the next build clears it.
+            version = layout.next_version()
+            staging = layout.staging_dir(version)
+            try:
+                return _embed_write_publish(
+                    layout,
+                    opts,
+                    embedder,
+                    previous,
+                    store_name,
+                    chunker,
+                    curation,
+                    final_docs,
+                    kept,
+                    failed,
+                    action,
+                    version,
+                    staging,
+                    started,
+                    timings,
+                    encoder,
+                )
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+        finally:
+            if encoder is not None:
+                encoder.close()
 
 
 def _embed_write_publish(
@@ -309,9 +352,9 @@ def _embed_write_publish(
     staging: Path,
     started: float,
     timings: dict[str, float],
+    encoder: BackgroundEncoder | None = None,
 ) -> BuildResult:
     name = layout.name
-    t0 = time.perf_counter()
     dim = embedder.dimension
     vectors = np.zeros((len(kept), dim), dtype=np.float32)
     todo: list[int] = []
@@ -323,31 +366,47 @@ def _embed_write_publish(
             todo.append(i)
     reused = len(kept) - len(todo)
     _notify(opts, documents=len(final_docs), chunks_total=len(todo), chunks_done=0)
-    if todo:
-        vectors[todo] = encode_texts(
-            embedder,
-            [kept[i].text for i in todo],
-            batch_size=opts.batch_size,
-            show_progress=opts.show_progress,
-            on_batch=lambda done: _notify(
-                opts, documents=len(final_docs), chunks_total=len(todo), chunks_done=done
-            ),
-            cancelled=opts.cancelled,
-        )
-    timings["embed_s"] = time.perf_counter() - t0
-    if opts.cancelled and opts.cancelled():
-        raise BuildCancelled(f"build of {name!r} cancelled")
 
-    # -- write the version and publish it -------------------------------------------------
+    # -- what needs no vectors is written while the encoder finishes ----------------------
     t0 = time.perf_counter()
     store = ChunkStore(staging / "chunks.sqlite")
     store.write(final_docs, kept)
     store.close()
-    np.save(staging / EMBEDDINGS, vectors)
     BM25Index.build([c.text for c in kept]).save(staging)
+    write_s = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    if todo:
+        if encoder is None:  # every new text was submitted while chunking
+            raise RuntimeError("new chunks to embed but no encoder")
+        if opts.cancelled and opts.cancelled():
+            raise BuildCancelled(f"build of {name!r} cancelled")
+        keys = [kept[i].text_hash for i in todo]
+        _notify(
+            opts,
+            documents=len(final_docs),
+            chunks_total=len(todo),
+            chunks_done=sum(encoder.has(k) for k in keys),
+        )
+        try:
+            vectors[todo] = encoder.vectors(keys)
+        except RuntimeError:
+            if opts.cancelled and opts.cancelled():
+                raise BuildCancelled(f"build of {name!r} cancelled") from None
+            raise
+    timings["embed_wait_s"] = time.perf_counter() - t0
+    timings["embed_s"] = encoder.busy_s if encoder is not None else 0.0
+    if opts.cancelled and opts.cancelled():
+        raise BuildCancelled(f"build of {name!r} cancelled")
+
+    # -- vectors: write them, build the vector store and publish ---------------------------
+    t0 = time.perf_counter()
+    np.save(staging / EMBEDDINGS, vectors)
     store_opts: dict[str, Any] = {}
     if store_name == "faiss" and opts.hnsw_threshold is not None:
         store_opts["hnsw_threshold"] = opts.hnsw_threshold
+    if store_name == "faiss" and opts.ivfpq_threshold is not None:
+        store_opts["ivfpq_threshold"] = opts.ivfpq_threshold
     if store_name == "qdrant":
         store_opts["url"] = opts.qdrant_url
         store_opts["api_key"] = opts.qdrant_api_key
@@ -362,7 +421,7 @@ def _embed_write_publish(
     vstore.save()
     store_params = vstore.params()
     vstore.close()
-    timings["write_s"] = time.perf_counter() - t0
+    timings["write_s"] = write_s + time.perf_counter() - t0
     if opts.cancelled and opts.cancelled():
         raise BuildCancelled(f"build of {name!r} cancelled")
 
@@ -426,6 +485,94 @@ def _embed_write_publish(
     _notify(opts, documents=len(final_docs), chunks_total=len(todo), chunks_done=len(todo))
     log.info("published %s v%d: %s", name, version, result.as_dict())
     return result
+
+
+def _check_paths(paths: Sequence[str | Path]) -> None:
+    """Missing paths are a :class:`UsageError` before anything is read."""
+    for p in paths:
+        if not Path(p).exists():
+            raise UsageError(f"path not found: {p}")
+
+
+class _Reader:
+    """Documents of ``paths`` read by a background thread, in file order (``load_paths`` as a
+    stream): files that fail to parse are skipped and listed in ``failed``."""
+
+    def __init__(self, paths: Sequence[str | Path], text_field: str, prefetch: int = 64) -> None:
+        self.failed: list[tuple[str, str]] = []
+        self.busy_s = 0.0
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=prefetch)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._read, args=([Path(p) for p in paths], text_field), daemon=True
+        )
+        self._thread.start()
+
+    def _read(self, paths: list[Path], text_field: str) -> None:
+        try:
+            for p in paths:
+                for file, root in iter_files(p):
+                    if self._stop.is_set():
+                        return
+                    t = time.perf_counter()
+                    try:
+                        docs = load_file(file, root, text_field)
+                    except Exception as exc:  # noqa: BLE001 - any parser failure skips the file
+                        reason = re.sub(r"\s+", " ", str(exc))[:200] or type(exc).__name__
+                        source = file.relative_to(root).as_posix()
+                        log.warning("skipped %s: %s", source, reason)
+                        self.failed.append((source, reason))
+                        docs = []
+                    self.busy_s += time.perf_counter() - t
+                    for doc in docs:
+                        self._put(doc)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            self._put(exc)
+        finally:
+            self._put(None)
+
+    def _put(self, item: Any) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def __iter__(self) -> Iterator[SourceDocument]:
+        try:
+            while True:
+                item = self._queue.get()
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            self._stop.set()
+            self._thread.join(timeout=10)
+
+
+def _start_encoder(embedder: SentenceTransformerEmbedder, opts: BuildOptions) -> BackgroundEncoder:
+    """The build's background encoder, reporting progress as it goes."""
+    bar = None
+    if opts.show_progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=0, unit="chunk", desc="embedding", leave=False)
+
+    def progress(done: int, submitted: int) -> None:
+        if bar is not None:
+            bar.total = submitted
+            bar.n = done
+            bar.refresh()
+            if done >= submitted:
+                bar.close()
+        _notify(opts, chunks_total=submitted, chunks_done=done)
+
+    return BackgroundEncoder(
+        embedder, opts.batch_size, cancelled=opts.cancelled, on_progress=progress
+    )
 
 
 def _payload(meta: dict[str, Any]) -> dict[str, Any]:

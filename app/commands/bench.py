@@ -193,3 +193,13 @@ def _register_optional_benches() -> None:
 
 
 _register_optional_benches()
+
+
+def _register_suite() -> None:
+    """``suite``, ``scale``, ``speed`` and ``llamaindex`` (app.commands.bench_suite)."""
+    from app.commands.bench_suite import register
+
+    register(app)
+
+
+_register_suite()
