@@ -32,13 +32,13 @@ def train(
     ),
     seed: int = typer.Option(0, "--seed", help="Random seed (sampling, split, init)."),
     negatives: int = typer.Option(3, "--negatives", min=1, max=31, help="Negatives per query."),
-    max_length: int = typer.Option(128, "--max-length", min=32, max=512, help="Tokens per pair."),
+    max_length: int = typer.Option(96, "--max-length", min=32, max=512, help="Tokens per pair."),
     top_n: int = typer.Option(20, "--top-n", min=1, max=200, help="Candidates reranked."),
     heldout: int = typer.Option(100, "--heldout", min=0, help="Held-out queries for figures."),
     max_minutes: float | None = typer.Option(
         None, "--max-minutes", min=0.1, help="Stop training after this long (busy machines)."
     ),
-    lr: float = typer.Option(7e-5, "--lr", min=0.0, help="Encoder learning rate (head: 10x)."),
+    lr: float = typer.Option(2e-4, "--lr", min=0.0, help="Encoder learning rate (head: 10x)."),
     train_layers: int = typer.Option(
         3, "--train-layers", min=0, max=48, help="Top encoder layers trained (0: all)."
     ),

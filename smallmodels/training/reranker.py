@@ -44,7 +44,6 @@ import numpy as np
 from smallmodels.errors import UsageError
 from smallmodels.reranker import (
     CONFIG_FILE,
-    DEFAULT_MAX_LENGTH,
     DEFAULT_TOP_N,
     CrossEncoderReranker,
     focus_passage,
@@ -56,6 +55,9 @@ from smallmodels.training.squad import SquadQuestion, load_squad, split_heldout
 DEFAULT_NEGATIVES = 3
 DEFAULT_MAX_QUESTIONS = 2000
 DEFAULT_HELDOUT = 100
+TRAIN_MAX_LENGTH = 96
+"""Tokens per pair when training (and in the folder it writes): short and fast; the passage is
+cut to its window around the query words, see :func:`smallmodels.reranker.focus_passage`."""
 MINE_DEPTH = 30
 """Hybrid candidates mined per query; negatives are drawn from the best of them."""
 NEGATIVE_POOL = 12
@@ -370,9 +372,9 @@ def train_reranker(
     seed: int = 0,
     progress: bool = True,
     base: str | None = None,
-    lr: float = 7e-5,
+    lr: float = 2e-4,
     batch_groups: int = 8,
-    max_length: int = DEFAULT_MAX_LENGTH,
+    max_length: int = TRAIN_MAX_LENGTH,
     heldout: int = DEFAULT_HELDOUT,
     top_n: int = DEFAULT_TOP_N,
     max_minutes: float | None = None,
