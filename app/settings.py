@@ -161,7 +161,7 @@ class Settings(BaseSettings):
         "(cascade); above 1: always ask the LLM when there is one.",
     )
     small_min_confidence: float = Field(
-        0.2, ge=0, le=1, description="Below this confidence small mode answers 'no answer found'."
+        0.1, ge=0, le=1, description="Below this confidence small mode answers 'no answer found'."
     )
     checker_threshold: float = Field(
         0.5, ge=0, le=1, description="Checker score under which an answer sentence is unsupported."

@@ -203,3 +203,19 @@ def test_bench_answers_small_mode(capsys: Any, tmp_path: Path) -> None:
     assert r["coverage"][0]["coverage"] == 1.0
     code, _, err = run(capsys, "bench", "answers", "--squad", str(tmp_path / "nope.json"))
     assert code == 2 and err.startswith("error: ")
+
+
+def test_reader_candidates_are_weighed_by_their_sentence() -> None:
+    from smallmodels.embedder import load_embedder
+
+    small = SmallAnswerer(embedder=load_embedder(None))
+    sentences = [
+        "Apollo 13, launched in April 1970, was aborted on the way to the Moon.",
+        "The first crewed Moon landing took place on 20 July 1969.",
+    ]
+    masses = [0.15, 0.05]  # the reader prefers the wrong date
+    weighed = small._weigh_by_sentence(
+        "When did the first crew land on the Moon?", sentences, masses, small.embedder
+    )
+    assert sum(weighed) == pytest.approx(sum(masses))
+    assert weighed[1] > weighed[0]
