@@ -168,15 +168,16 @@ class SmallAnswerer:
             scores = self._weigh_by_sentence(question, sentences, scores, embedder)
         best = max(range(len(clusters)), key=lambda i: scores[i])
         span = clusters[best][0]
+        text = " ".join(span.text.split())  # a span may cross a line break
         confidence = min(1.0, scores[best])
         passage = passages[span.passage_index]
         found = confidence >= self.min_confidence
         return SmallAnswer(
             found=found,
-            answer=f"{span.text} [{passage.n}]" if found else NO_ANSWER,
+            answer=f"{text} [{passage.n}]" if found else NO_ANSWER,
             confidence=round(confidence, 4),
             method="reader",
-            span=span.text,
+            span=text,
             sentence=sentences[best],
             passage=passage,
         )
