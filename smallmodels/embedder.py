@@ -20,7 +20,7 @@ BACKEND_ENV = "TANDEM_EMBEDDER_BACKEND"
 #: The backend of specs that choose none: ONNX Runtime int8 when onnxruntime is installed (the
 #: ``onnx`` extra), else PyTorch. int8 encodes several times faster on a CPU for a measured
 #: nDCG@10 cost under 0.01 on SQuAD and NYT (BENCHMARKS.md); ``backend=torch`` opts out.
-DEFAULT_BACKEND = "torch"
+DEFAULT_BACKEND = "onnx-int8"
 
 
 def _runtime_available() -> bool:

@@ -154,7 +154,7 @@ def test_render_shows_commands_targets_and_failures(records: dict[str, dict[str,
     assert "hybrid+rerank − BM25 nDCG@10, squad.json | +0.2000 | > 0 | met" in text
     assert "hybrid+rerank − BM25 nDCG@10, nyt.json | -0.0500 | > 0 | not met" in text
     assert "search p95, ivfpq at 1,000,000 | 60.0 ms | < 50 ms | not met" in text
-    assert "service req/s / llama-index, torch embedder, 1 clients | 2.50x" in text
+    assert "service req/s / llama-index, torch embedder, 1 clients | 2.50x | (reference)" in text
     assert "**This step failed:** `RuntimeError: no checker`" in text
     assert set(TARGETS) >= {"build_vs_raw", "onnx_ndcg_loss", "serve_vs_llamaindex"}
 

