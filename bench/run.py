@@ -578,7 +578,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             suite.close()
     records = {s: r for s in STEPS if (r := _load(s)) is not None}
-    made = draw_charts(records)
+    try:
+        made = draw_charts(records)
+    except ImportError as exc:  # matplotlib comes with the bench extra
+        log(f"no charts: {exc} (pip install -e '.[bench]')")
+        made = []
     write_between_markers(Path(args.page), render(records))
     log(f"wrote {args.page}, {len(records)} result files and {len(made)} charts in {RESULTS}")
     return 0

@@ -19,6 +19,7 @@ this question, which is exactly the judgement a style-driven checker misses.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -33,6 +34,8 @@ from smallmodels.spec import ResolvedModel, fingerprint, resolve
 
 #: The default checker: ``models/checker-minilm`` in the checkout (git-ignored; made by
 #: ``tandem checker train models/checker-minilm ...``).
+#: Option defaults saved with a trained checker (``reader``, ``reader_weight``).
+CONFIG_FILE = "tandem_checker.json"
 DEFAULT_CHECKER = str(Path(__file__).resolve().parents[1] / "models" / "checker-minilm")
 #: Passages are scored window by window: whole sentences packed up to this many words, each
 #: window overlapping the previous one by a sentence. The checker judges local evidence (the
@@ -109,6 +112,31 @@ def use_bf16(precision: str, device: str = "cpu") -> bool:
 def default_checker_spec() -> str:
     """The checker spec in force: ``TANDEM_CHECKER`` or :data:`DEFAULT_CHECKER`."""
     return os.environ.get("TANDEM_CHECKER") or DEFAULT_CHECKER
+
+
+def folder_config(path: str | Path) -> dict[str, Any]:
+    """Option defaults stored with a checker (``tandem_checker.json``); spec options win."""
+    file = Path(path) / CONFIG_FILE
+    if not file.is_file():
+        return {}
+    try:
+        data = json.loads(file.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def resolve_reader_option(value: str) -> str | None:
+    """A checker's ``reader`` option as a reader spec: ``none`` (or empty) is no reader;
+    ``auto`` is Tandem's trained reader (``models/reader-minilm``) when it is there."""
+    value = value.strip()
+    if value.lower() in {"", "none", "off"}:
+        return None
+    if value.lower() == "auto":
+        from smallmodels.reader import DEFAULT_READER
+
+        return DEFAULT_READER if (Path(DEFAULT_READER) / "config.json").is_file() else None
+    return value
 
 
 def strip_markers(text: str) -> str:
@@ -296,8 +324,11 @@ class CrossEncoderChecker:
     ``reader`` (an object with ``score_answer`` or a reader spec for ``smallmodels.reader``)
     is blended in with weight ``reader_weight``, per sentence and passage:
     ``(1-w) * max over windows(cross_encoder) + w * sqrt(reader(whole passage))``.
-    Spec options: ``reader=READER_SPEC`` and ``reader_weight=W`` attach a reader (for example
-    ``TANDEM_CHECKER=models/checker-minilm@reader=models/reader-minilm``);
+    Spec options: ``reader=READER_SPEC|auto|none`` and ``reader_weight=W`` attach a reader
+    (for example ``TANDEM_CHECKER=models/checker-minilm@reader=models/reader-minilm``; ``auto``
+    is ``models/reader-minilm`` when trained); their defaults come from the folder's
+    ``tandem_checker.json`` (``tandem checker train`` writes ``reader=auto``: the blend is what
+    tells a right answer from another question's answer), else no reader;
     ``precision=auto|bf16|fp32`` (default auto: bfloat16 autocast on CPUs that
     multiply bfloat16 natively, about twice as fast, scores within about 0.01).
     """
@@ -335,8 +366,9 @@ class CrossEncoderChecker:
         self.spec = self.resolved.spec
         self.fingerprint = fingerprint(self.resolved)
         self.batch_size = batch_size
-        options = self.resolved.options
-        reader = reader if reader is not None else options.get("reader") or None
+        options = {**folder_config(self.resolved.path), **self.resolved.options}
+        if reader is None:
+            reader = resolve_reader_option(str(options.get("reader", "none")))
         try:
             self.bf16 = use_bf16(options.get("precision", "auto"), device)
             self.reader_weight = float(options.get("reader_weight", reader_weight))

@@ -195,6 +195,7 @@ def _atomic(target: Path, write: Any) -> None:
     tmp = Path(tmp_name)
     try:
         write(tmp)
+        tmp.chmod(0o644)  # mkstemp makes it private; the cache may serve other users' processes
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
@@ -260,14 +261,19 @@ def quantize_int8(source: Path, target: Path) -> None:
     """Dynamic int8 quantisation: per-channel int8 weights of every MatMul."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    logging.getLogger("root").setLevel(logging.ERROR)  # its "consider pre-processing" warning
-    quantize_dynamic(
-        str(source),
-        str(target),
-        weight_type=QuantType.QInt8,
-        per_channel=True,
-        op_types_to_quantize=["MatMul"],
-    )
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # quiet its "consider pre-processing" warning, for this call only
+    try:
+        quantize_dynamic(
+            str(source),
+            str(target),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=["MatMul"],
+        )
+    finally:
+        root.setLevel(level)
 
 
 # -- sessions --------------------------------------------------------------------------------

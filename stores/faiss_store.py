@@ -4,8 +4,8 @@
 * up to ``ivfpq_threshold`` (default 500,000): ``IndexHNSWFlat`` (``M`` 32, efConstruction 200,
   efSearch 128);
 * beyond: IVF-PQ (``nlist`` ~ 2·√n lists, ``pq_m`` = dim/8 sub-quantisers of 8 bits, searched
-  with ``nprobe`` = nlist/4 lists, 32 to 1024) whose candidates are re-scored from 8-bit
-  scalar-quantised copies of the vectors (``refine_k`` 32 times the wanted hits): about a
+  with ``nprobe`` = nlist/8 lists, 64 to 1024) whose candidates are re-scored from 8-bit
+  scalar-quantised copies of the vectors (``refine_k`` 128 times the wanted hits): about a
   quarter of the memory of a flat index, and a training step instead of a graph build.
 
 The defaults reach a recall@10 against exact search of at least 0.98 (see ``bench/scale.py`` and
@@ -40,9 +40,9 @@ PARAMS_FILE = "vectors.json"
 DEFAULT_HNSW_THRESHOLD = 100_000
 #: Beyond this many vectors IVF-PQ (with a scalar-quantised refinement) replaces HNSW.
 DEFAULT_IVFPQ_THRESHOLD = 500_000
-#: IVF lists searched: ``nlist / 4`` between these bounds (unless given).
-NPROBE_RANGE = (32, 1024)
-DEFAULT_REFINE_K = 32
+#: IVF lists searched: ``nlist / 8`` between these bounds (unless given).
+NPROBE_RANGE = (64, 1024)
+DEFAULT_REFINE_K = 128
 #: Training vectors per IVF list (k-means needs ~30-40; more only costs time).
 TRAIN_PER_LIST = 40
 KMEANS_ITERATIONS = 12
@@ -157,11 +157,11 @@ class FaissStore:
 
     @property
     def nprobe(self) -> int:
-        """IVF lists searched: as given, else ``nlist / 4`` within :data:`NPROBE_RANGE`."""
+        """IVF lists searched: as given, else ``nlist / 8`` within :data:`NPROBE_RANGE`."""
         if self._nprobe:
             return int(self._nprobe)
         low, high = NPROBE_RANGE
-        return int(min(high, max(low, (self.nlist or 0) // 4)))
+        return int(min(high, max(low, (self.nlist or 0) // 8)))
 
     # -- building ----------------------------------------------------------------------------
     def kind_for(self, n: int) -> str:

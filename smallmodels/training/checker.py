@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from smallmodels.checker import best_window, pair_text, split_sentences, use_bf16
+from smallmodels.checker import CONFIG_FILE, best_window, pair_text, split_sentences, use_bf16
 from smallmodels.errors import UsageError
 from smallmodels.spec import DEFAULT_EMBEDDER, resolve
 
@@ -601,6 +601,10 @@ def train_checker(
         "figures": {},
     }
     (out / "checker_training.json").write_text(json.dumps(summary, indent=2) + "\n")
+    # Loaded with the extractive reader's judgement blended in when one is trained: measured,
+    # it is what tells the right answer from another question's answer (see BENCHMARKS.md).
+    config = {"reader": "auto", "reader_weight": 0.5}
+    (out / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
     write_model_card(out, summary)
     return summary
 

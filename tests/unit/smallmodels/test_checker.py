@@ -235,7 +235,7 @@ def test_a_bi_encoder_is_not_a_checker() -> None:
 
 @pytest.mark.slow
 def test_trained_checker_flags_unsupported_sentences(trained: Path) -> None:
-    checker = CrossEncoderChecker(str(trained))
+    checker = CrossEncoderChecker(f"{trained}@reader=none")
     assert (trained / "README.md").read_text().startswith("# Tandem groundedness checker")
     gaps = []
     for city, country, year, good in CITIES[:6]:
@@ -260,11 +260,11 @@ def test_trained_checker_flags_unsupported_sentences(trained: Path) -> None:
 def test_faithfulness_bench_on_the_fixture(trained: Path, data_files: tuple[Path, Path]) -> None:
     from bench.faithfulness import roc_auc, run_faithfulness, run_swapped
 
-    result = run_faithfulness(data_files[0], str(trained), limit=6, offset=6)
+    result = run_faithfulness(data_files[0], f"{trained}@reader=none", limit=6, offset=6)
     assert result["n"] == 12
     assert result["auc"] > 0.8
     assert 0.0 <= result["accuracy"] <= 1.0
-    swapped = run_swapped(data_files[1], str(trained), limit=10, seed=0)
+    swapped = run_swapped(data_files[1], f"{trained}@reader=none", limit=10, seed=0)
     assert swapped["n"] == 20
     assert 0.0 <= swapped["auc"] <= 1.0
     assert roc_auc([1, 0, 1, 0], [0.9, 0.1, 0.4, 0.4]) == pytest.approx(0.875)
@@ -280,7 +280,7 @@ class _SubstringReader:
 
 @pytest.mark.slow
 def test_reader_is_blended_per_sentence(trained: Path) -> None:
-    plain = CrossEncoderChecker(str(trained))
+    plain = CrossEncoderChecker(f"{trained}@reader=none")
     blended = CrossEncoderChecker(str(trained), reader=_SubstringReader(), reader_weight=0.5)
     passage = _knowledge(*CITIES[0])
     answer = "It was founded in 1742 by merchants. It was built by Zorblax aliens."
@@ -288,3 +288,24 @@ def test_reader_is_blended_per_sentence(trained: Path) -> None:
     mixed = blended.check("When was Arlen founded?", answer, [passage])
     assert mixed.sentences[0].score == pytest.approx(0.5 * base.sentences[0].score + 0.5 * 0.8)
     assert mixed.sentences[1].score == pytest.approx(0.5 * base.sentences[1].score)
+
+
+@pytest.mark.slow
+def test_trained_checker_blends_the_default_reader_when_there(
+    trained: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import smallmodels.reader as reader_module
+    from smallmodels.checker import CONFIG_FILE, resolve_reader_option
+
+    assert json.loads((trained / CONFIG_FILE).read_text())["reader"] == "auto"
+    monkeypatch.setattr(reader_module, "DEFAULT_READER", str(tmp_path / "no-reader"))
+    assert resolve_reader_option("auto") is None  # no trained reader: the cross-encoder alone
+    assert CrossEncoderChecker(str(trained)).reader is None
+    assert resolve_reader_option("none") is None
+    assert resolve_reader_option("models/r") == "models/r"
+    (tmp_path / "no-reader").mkdir()
+    (tmp_path / "no-reader" / "config.json").write_text("{}")
+    assert resolve_reader_option("auto") == str(tmp_path / "no-reader")
+    # An explicit reader object or spec option wins over the folder's default.
+    explicit = CrossEncoderChecker(f"{trained}@reader=none", reader=_SubstringReader())
+    assert isinstance(explicit.reader, _SubstringReader)
