@@ -21,10 +21,10 @@ $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,bench]'
 	touch $(STAMP)
 
-install: $(STAMP) ## Create .venv: CPU torch first, then the project with dev tools (idempotent).
+install: $(STAMP) ## Create .venv: CPU torch first, then the project with dev and bench tools (idempotent).
 
 demo: install ## Build the `demo` index from examples/corpus, search it and ask it (small mode).
 	$(BIN)/tandem --data-dir $(DEMO_DATA) index build demo examples/corpus

@@ -6,7 +6,9 @@ name; :func:`smallmodels.spec.resolve`). Options after ``@`` tune it::
     models/reranker-squad@backend=torch-int8,max_length=128,top_n=20,fusion=0.5
 
 * ``backend``: ``torch`` (fp32), ``torch-int8`` (dynamic int8 quantisation of every Linear
-  layer) or ``torch-bf16`` (bfloat16 autocast; fast only on CPUs with native bfloat16).
+  layer), ``torch-bf16`` (bfloat16 autocast; fast only on CPUs with native bfloat16), or ONNX
+  Runtime: ``onnx`` (fp32) and ``onnx-int8`` (dynamically quantised MatMuls; exported once and
+  cached, see :mod:`smallmodels.onnx_backend`), the fastest on CPU.
 * ``max_length``: tokens per (query, passage) pair. Passages longer than the budget are cut to
   the window that shares most words with the query (:func:`focus_passage`), so a short input
   keeps the part of a passage that matters. Shorter inputs are much faster on a CPU.
@@ -34,7 +36,7 @@ from smallmodels.errors import UsageError
 from smallmodels.spec import ResolvedModel, fingerprint, resolve
 
 CONFIG_FILE = "tandem_reranker.json"
-BACKENDS = ("torch", "torch-int8", "torch-bf16")
+BACKENDS = ("torch", "torch-int8", "torch-bf16", "onnx", "onnx-int8")
 DEFAULT_MAX_LENGTH = 128
 DEFAULT_TOP_N = 20
 DEFAULT_FUSION = 0.0
@@ -161,7 +163,18 @@ class CrossEncoderReranker:
         if self.max_length < 16 or self.top_n < 1 or self.batch_size < 1:
             raise UsageError("reranker max_length must be >= 16, top_n and batch_size >= 1")
 
-        self.model = CrossEncoder(self.resolved.path, device=device, max_length=self.max_length)
+        self.onnx: Any = None
+        self.model: Any = None
+        if self.backend.startswith("onnx"):
+            from smallmodels.onnx_backend import OnnxCrossEncoder
+
+            self.onnx = OnnxCrossEncoder(
+                self.resolved,
+                quantized=self.backend == "onnx-int8",
+                max_length=self.max_length,
+            )
+        else:
+            self.model = CrossEncoder(self.resolved.path, device=device, max_length=self.max_length)
         if self.backend == "torch-int8":
             import torch
 
@@ -197,6 +210,13 @@ class CrossEncoderReranker:
 
         if not pairs:
             return np.zeros(0, dtype=np.float32)
+        if self.onnx is not None:
+            start = time.perf_counter()
+            logits = self.onnx.predict(list(pairs), batch_size=self.batch_size)
+            with self._lock:
+                self.seconds += time.perf_counter() - start
+                self.pairs_scored += len(pairs)
+            return np.asarray(logits, dtype=np.float32).reshape(-1)
         with self._lock:
             start = time.perf_counter()
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.backend == "torch-bf16"):

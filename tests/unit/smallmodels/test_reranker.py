@@ -207,6 +207,26 @@ def test_spec_options_override_the_folder_config(
         load_reranker("")
 
 
+@pytest.mark.slow
+def test_onnx_backends_score_like_torch(
+    squad_model: tuple[Path, dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setenv("TANDEM_ONNX_CACHE", str(tmp_path / "onnx"))
+    out, _ = squad_model
+    texts = [town_paragraph(i) for i in range(4)]
+    torch_scores = CrossEncoderReranker(f"{out}@backend=torch").score("Who founded Brindle?", texts)
+    fp32 = CrossEncoderReranker(f"{out}@backend=onnx")
+    assert fp32.model is None and fp32.backend == "onnx"  # no PyTorch model kept in memory
+    np.testing.assert_allclose(fp32.score("Who founded Brindle?", texts), torch_scores, atol=1e-3)
+    int8 = CrossEncoderReranker(f"{out}@backend=onnx-int8")
+    scores = int8.score("Who founded Brindle?", texts)
+    assert scores.shape == (4,) and scores.dtype == np.float32
+    assert int(np.argmax(scores)) == int(np.argmax(torch_scores)) == 1
+    assert int8.describe()["pairs_scored"] == 4 and int8.describe()["backend"] == "onnx-int8"
+    assert int8.score("anything", []).shape == (0,)
+
+
 # -- training from a corpus alone ----------------------------------------------------------------
 @pytest.mark.slow
 def test_train_from_corpus_pseudo_queries(fixture_index: Any, tmp_path: Path) -> None:
