@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -86,28 +85,60 @@ async def test_reranker_that_fails_to_load(
 REAL_SPEC = os.environ.get("TANDEM_TEST_RERANKER")
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("smallmodels.reranker") is None,
-    reason="smallmodels/reranker.py (load_reranker) is another engineer's and not written yet",
-)
-async def test_real_reranker(service: Any, service_settings: Any):
-    from smallmodels import reranker as module
-    from smallmodels.errors import TandemError
+@pytest.fixture(scope="module")
+def real_reranker(fixture_index: Any, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A real cross-encoder: ``TANDEM_TEST_RERANKER``, else one trained here for a few steps
+    from the fixture corpus alone (``tandem reranker train --corpus``'s code path)."""
+    if REAL_SPEC:
+        return REAL_SPEC
+    from smallmodels.training.reranker import train_reranker
 
-    spec = REAL_SPEC or getattr(module, "DEFAULT_RERANKER", None)
-    if not spec:
-        pytest.skip("no reranker spec: set TANDEM_TEST_RERANKER or define DEFAULT_RERANKER")
-    try:
-        module.load_reranker(spec)
-    except TandemError as exc:
-        pytest.skip(f"reranker {spec!r} cannot be loaded here: {exc.message}")
+    out = tmp_path_factory.mktemp("reranker") / "fixture-reranker"
+    train_reranker(
+        out,
+        corpus_index=fixture_index.name,
+        data_dir=fixture_index.data_dir,
+        steps=3,
+        batch_groups=4,
+        max_length=64,
+        heldout=2,
+        top_n=5,
+        threads=1,
+        progress=False,
+        log=lambda _m: None,
+    )
+    return str(out)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["torch", "onnx-int8"])
+async def test_real_reranker(
+    service: Any, service_settings: Any, real_reranker: str, backend: str
+) -> None:
+    if backend.startswith("onnx"):
+        pytest.importorskip("onnxruntime")
+    from retrievers.rerank import rerank_order
+    from smallmodels.reranker import CrossEncoderReranker
+
+    spec = f"{real_reranker}@backend={backend}"
+    model = CrossEncoderReranker(spec)
+    query = "How do bakers make sourdough rise?"
     async with service(service_settings(reranker=spec)) as client:
-        r = await client.post(
-            SEARCH, json={"query": "How do bakers make sourdough rise?", "top_k": 3, "rerank": True}
-        )
+        ready = (await client.get("/health/ready")).json()
+        assert ready["components"]["models"] == "ok", ready
+        plain = await client.post(SEARCH, json={"query": query, "top_k": 50, "rerank": False})
+        assert plain.status_code == 200 and "rerank" not in plain.json()["timings_ms"]
+        first_stage = plain.json()["hits"]
+        r = await client.post(SEARCH, json={"query": query, "top_k": 3, "rerank": True})
         assert r.status_code == 200, r.text
         out = r.json()
         assert "rerank" in out["timings_ms"]
-        assert out["hits"][0]["metadata"]["id"] == "bread"
         scores = [h["score"] for h in out["hits"]]
         assert scores == sorted(scores, reverse=True)
+    # The service's order is the model's own: its scores of the first stage's candidates, fused
+    # with their ranks, computed here outside the service.
+    expected = rerank_order(model, query, [h["text"] for h in first_stage])
+    assert [h["chunk_id"] for h in out["hits"]] == [
+        first_stage[i]["chunk_id"] for i, _ in expected[:3]
+    ]
+    assert scores == pytest.approx([score for _, score in expected[:3]], abs=1e-3)
