@@ -132,11 +132,17 @@ def run_retrieval_bench(
 
 
 def _search_all(retriever: Retriever, texts: list[str], mode: str) -> list[Any]:
+    """Top 100 of every text; ``hybrid-rrf`` is hybrid with reciprocal rank fusion (k = 60)."""
+    previous = retriever.fusion
+    if mode == "hybrid-rrf":
+        retriever.fusion, mode = "rrf", "hybrid"
     out = []
-    for start in range(0, len(texts), 256):
-        out.extend(
-            retriever.search_many(texts[start : start + 256], top_k=100, mode=mode, rerank=False)
-        )
+    try:
+        for start in range(0, len(texts), 256):
+            batch = texts[start : start + 256]
+            out.extend(retriever.search_many(batch, top_k=100, mode=mode, rerank=False))
+    finally:
+        retriever.fusion = previous
     return out
 
 

@@ -436,16 +436,9 @@ def _preload(spec: str) -> None:
 
 def _rrf_search(retriever: Any, texts: list[str]) -> list[Any]:
     """Hybrid search with reciprocal-rank fusion (k=60) instead of the default convex fusion."""
-    previous = retriever.fusion
-    retriever.fusion = "rrf"
-    try:
-        out: list[Any] = []
-        for start in range(0, len(texts), 256):
-            batch = texts[start : start + 256]
-            out.extend(retriever.search_many(batch, top_k=100, mode="hybrid", rerank=False))
-        return out
-    finally:
-        retriever.fusion = previous
+    from bench.retrieval import _search_all
+
+    return _search_all(retriever, texts, "hybrid-rrf")
 
 
 def _load(step: str) -> dict[str, Any] | None:
