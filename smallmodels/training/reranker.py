@@ -670,7 +670,7 @@ def _model_card(f: dict[str, Any]) -> str:
         f"{data['heldout_queries']} held out.",
         f"- Steps: {f['steps']} of {f['planned_steps']} planned, {f['batch_groups']} queries "
         f"per step (~{f['epochs']} epochs), lr {f['lr']}, max_length {f['max_length']}, "
-        f"trained layers {f['train_layers'] or 'all'} (top), seed {f['seed']}.",
+        f"trained layers: {f'top {n}' if (n := f['train_layers']) else 'all'}, seed {f['seed']}.",
         f"- Seconds: {f['train_seconds']} training ({f['train_pairs_per_s']} pairs/s), "
         f"{f['seconds']} in all. Loss {f['first_loss']} -> {f['last_loss']}.",
     ]
