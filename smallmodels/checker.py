@@ -34,6 +34,8 @@ from smallmodels.spec import ResolvedModel, fingerprint, resolve
 
 #: The default checker: ``models/checker-minilm`` in the checkout (git-ignored; made by
 #: ``tandem checker train models/checker-minilm ...``).
+#: Claims of at most this many words are also judged by the reader (when one is attached).
+DEFAULT_READER_MAX_WORDS = 10
 #: Option defaults saved with a trained checker (``reader``, ``reader_weight``).
 CONFIG_FILE = "tandem_checker.json"
 DEFAULT_CHECKER = str(Path(__file__).resolve().parents[1] / "models" / "checker-minilm")
@@ -322,8 +324,10 @@ class CrossEncoderChecker:
     """A :class:`Checker` backed by a sentence-transformers ``CrossEncoder`` (one logit).
 
     ``reader`` (an object with ``score_answer`` or a reader spec for ``smallmodels.reader``)
-    is blended in with weight ``reader_weight``, per sentence and passage:
-    ``(1-w) * max over windows(cross_encoder) + w * sqrt(reader(whole passage))``.
+    is blended in with weight ``reader_weight``, per answer-like claim (at most
+    ``reader_max_words`` words; whole sentences are the cross-encoder's alone) and passage:
+    ``(1-w) * max over windows(cross_encoder) + w * sqrt(reader(whole passage))``, mapped
+    monotonically so that its calibrated decision point ``reader_threshold`` lands on 0.5.
     Spec options: ``reader=READER_SPEC|auto|none`` and ``reader_weight=W`` attach a reader
     (for example ``TANDEM_CHECKER=models/checker-minilm@reader=models/reader-minilm``; ``auto``
     is ``models/reader-minilm`` when trained); their defaults come from the folder's
@@ -372,6 +376,10 @@ class CrossEncoderChecker:
         try:
             self.bf16 = use_bf16(options.get("precision", "auto"), device)
             self.reader_weight = float(options.get("reader_weight", reader_weight))
+            self.reader_max_words = int(options.get("reader_max_words", DEFAULT_READER_MAX_WORDS))
+            self.reader_threshold = float(options.get("reader_threshold", 0.5))
+            if not 0.0 < self.reader_threshold < 1.0:
+                raise ValueError("reader_threshold must lie between 0 and 1")
         except ValueError as exc:
             raise UsageError(f"bad checker spec {spec!r}: {exc}") from None
         if isinstance(reader, str):
@@ -411,7 +419,16 @@ class CrossEncoderChecker:
         stays a usable threshold after blending.
         """
         w = self.reader_weight
-        return (1 - w) * cross_encoder + w * math.sqrt(max(0.0, min(1.0, reader)))
+        mixed = (1 - w) * cross_encoder + w * math.sqrt(max(0.0, min(1.0, reader)))
+        # Piecewise-linear and monotone: the blend's calibrated decision point maps to 0.5.
+        t = self.reader_threshold
+        return 0.5 * mixed / t if mixed <= t else 0.5 + 0.5 * (mixed - t) / (1 - t)
+
+    def reads(self, claim: str) -> bool:
+        """Whether the reader judges ``claim``: an answer-like claim of at most
+        ``reader_max_words`` words. A whole sentence is no span a reader would extract, so
+        sentences are judged by the cross-encoder alone."""
+        return len(claim.split()) <= self.reader_max_words
 
     # -- answers ----------------------------------------------------------------------------
 
@@ -440,7 +457,7 @@ class CrossEncoderChecker:
         for key, value in zip(plan, flat, strict=True):
             best[key] = max(value, best.get(key, 0.0))
         if self.reader is not None and self.reader_weight > 0:
-            keys = sorted(best)
+            keys = sorted(k for k in best if self.reads(strip_markers(split[k[0]][k[1]])))
             read = self.reader_scores(
                 [(items[i][0], strip_markers(split[i][s]), items[i][2][p]) for i, s, p in keys]
             )

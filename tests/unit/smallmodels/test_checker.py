@@ -17,7 +17,7 @@ from smallmodels.checker import (
     split_sentences,
     strip_markers,
 )
-from smallmodels.errors import ModelNotFound
+from smallmodels.errors import ModelNotFound, UsageError
 
 CITIES = [
     ("Arlen", "Brevia", 1742, "salt"),
@@ -281,13 +281,30 @@ class _SubstringReader:
 @pytest.mark.slow
 def test_reader_is_blended_per_sentence(trained: Path) -> None:
     plain = CrossEncoderChecker(f"{trained}@reader=none")
-    blended = CrossEncoderChecker(str(trained), reader=_SubstringReader(), reader_weight=0.5)
+    blended = CrossEncoderChecker(  # the plain blend: its decision point left at 0.5
+        f"{trained}@reader_threshold=0.5", reader=_SubstringReader(), reader_weight=0.5
+    )
     passage = _knowledge(*CITIES[0])
     answer = "It was founded in 1742 by merchants. It was built by Zorblax aliens."
     base = plain.check("When was Arlen founded?", answer, [passage])
     mixed = blended.check("When was Arlen founded?", answer, [passage])
     assert mixed.sentences[0].score == pytest.approx(0.5 * base.sentences[0].score + 0.5 * 0.8)
     assert mixed.sentences[1].score == pytest.approx(0.5 * base.sentences[1].score)
+    # A whole sentence longer than reader_max_words is the cross-encoder's alone.
+    long = "It was founded in 1742 by merchants who came from the coast to trade furs and salt."
+    assert blended.check("When was Arlen founded?", long, [passage]).score == pytest.approx(
+        plain.check("When was Arlen founded?", long, [passage]).score
+    )
+    # The calibrated decision point maps to 0.5, monotonically.
+    calibrated = CrossEncoderChecker(
+        f"{trained}@reader_threshold=0.25", reader=_SubstringReader(), reader_weight=0.5
+    )
+    assert calibrated.blend(0.0, 0.25) == pytest.approx(0.5)  # mixed 0.25 -> 0.5
+    assert calibrated.blend(1.0, 1.0) == pytest.approx(1.0)
+    assert calibrated.blend(0.0, 0.0) == pytest.approx(0.0)
+    assert calibrated.blend(0.2, 0.04) < calibrated.blend(0.3, 0.09) < calibrated.blend(0.8, 0.64)
+    with pytest.raises(UsageError):
+        CrossEncoderChecker(f"{trained}@reader_threshold=1.5")
 
 
 @pytest.mark.slow
