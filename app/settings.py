@@ -27,7 +27,13 @@ class Settings(BaseSettings):
     qdrant_api_key: str | None = Field(None, description="Qdrant API key, if the server wants one.")
     chunk_tokens: int | None = Field(None, description="Chunk size in model tokens.")
     candidates: int = Field(50, ge=1, le=1000, description="First-stage candidates fused/reranked.")
-    rerank_top_n: int = Field(20, ge=1, le=200, description="Candidates scored by the reranker.")
+    rerank_top_n: int | None = Field(
+        None,
+        ge=1,
+        le=200,
+        description="Candidates scored by the reranker; unset: the reranker's own (the top_n its "
+        "folder was tuned with, else 20).",
+    )
     fusion: str = Field("convex", pattern="^(convex|rrf)$", description="Hybrid fusion.")
     dense_weight: float = Field(
         0.4, ge=0.0, le=1.0, description="Dense share of the convex fusion (BM25 gets the rest)."

@@ -387,6 +387,8 @@ class ServiceState:
             return
         try:
             self.reranker = load_reranker(s.reranker)
+            if s.rerank_top_n is not None and hasattr(self.reranker, "top_n"):
+                self.reranker.top_n = s.rerank_top_n
             self.reranker.score("warm up", ["warm up"])
             log.info("reranker %s loaded", getattr(self.reranker, "name", s.reranker))
         except Exception as exc:  # noqa: BLE001 - reported by readiness and as 503 on rerank

@@ -64,6 +64,16 @@ async def test_configured_reranker_reranks_candidates(
         assert len(overlap.calls) == 1
 
 
+async def test_rerank_top_n_setting_overrides_the_reranker_own(
+    service: Any, service_settings: Any, overlap: OverlapReranker
+):
+    async with service(service_settings(reranker="overlap", rerank_top_n=3)) as client:
+        overlap.calls.clear()
+        r = await client.post(SEARCH, json={"query": "knight pieces", "top_k": 2, "rerank": True})
+        assert r.status_code == 200, r.text
+        assert overlap.calls == [3]
+
+
 async def test_reranker_that_fails_to_load(
     service: Any, service_settings: Any, monkeypatch: pytest.MonkeyPatch
 ):
