@@ -30,8 +30,9 @@ EMBEDDER_BACKENDS = ("torch", "onnx", "onnx-int8")
 
 
 def _spec(base: str | None, backend: str) -> str:
+    # Always explicit: a bare spec means the default backend (ONNX int8 where installed).
     name = base or resolve(None).spec
-    return name if backend == "torch" else f"{name}@backend={backend}"
+    return f"{name}{',' if '@' in name else '@'}backend={backend}"
 
 
 def encoder_speed(

