@@ -138,6 +138,20 @@ def build_index(data_dir: Path, name: str, corpus: Path) -> int:
     return run_build(data_dir, name, [corpus], "build", BuildOptions()).version
 
 
+@pytest.fixture(scope="session", autouse=True)
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """ONNX exports of the session's models (fixture-trained ones included) go to a temporary
+    folder, not the user's ``~/.cache/tandem/onnx``, unless ``TANDEM_ONNX_CACHE`` is set."""
+    given = os.environ.get("TANDEM_ONNX_CACHE")
+    folder = Path(given) if given else tmp_path_factory.mktemp("onnx-cache")
+    os.environ["TANDEM_ONNX_CACHE"] = str(folder)
+    try:
+        yield folder
+    finally:
+        if given is None:
+            os.environ.pop("TANDEM_ONNX_CACHE", None)
+
+
 @pytest.fixture(scope="session")
 def fixture_index(tmp_path_factory: pytest.TempPathFactory) -> FixtureIndex:
     root = tmp_path_factory.mktemp("fixture-index")
