@@ -395,6 +395,14 @@ class Suite:
 
         if not self.args.halueval:
             return {"skipped": "no --halueval file"}
+        from smallmodels.checker import default_checker_spec
+
+        spec = default_checker_spec()
+        if "@" not in spec and "/" in spec and not Path(spec).is_dir():
+            return {
+                "skipped": f"no trained checker at {spec}: train one with `tandem checker train "
+                f"{spec} --halueval FILE --halueval-rows 3000 --squad FILE` (BENCHMARKS.md)"
+            }
         # Held-out data only: `tandem checker train --halueval-rows 3000` trains on rows 0-2999,
         # and the checker and reader train on SQuAD dev, so the swapped set is NYT's when given.
         first, last = HALUEVAL_HELDOUT, HALUEVAL_HELDOUT + self.sizes.halueval_rows - 1
