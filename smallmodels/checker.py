@@ -34,11 +34,12 @@ from smallmodels.spec import ResolvedModel, fingerprint, resolve
 
 #: The default checker: ``models/checker-minilm`` in the checkout (git-ignored; made by
 #: ``tandem checker train models/checker-minilm ...``).
+DEFAULT_CHECKER = str(Path(__file__).resolve().parents[1] / "models" / "checker-minilm")
+#: Option defaults saved with a trained checker (``reader``, ``reader_weight``,
+#: ``reader_max_words``, ``reader_threshold``); spec options override them.
+CONFIG_FILE = "tandem_checker.json"
 #: Claims of at most this many words are also judged by the reader (when one is attached).
 DEFAULT_READER_MAX_WORDS = 10
-#: Option defaults saved with a trained checker (``reader``, ``reader_weight``).
-CONFIG_FILE = "tandem_checker.json"
-DEFAULT_CHECKER = str(Path(__file__).resolve().parents[1] / "models" / "checker-minilm")
 #: Passages are scored window by window: whole sentences packed up to this many words, each
 #: window overlapping the previous one by a sentence. The checker judges local evidence (the
 #: sentence that carries the answer and the words it shares with the question); short windows
