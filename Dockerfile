@@ -56,6 +56,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     TRANSFORMERS_OFFLINE=1 \
     TOKENIZERS_PARALLELISM=false \
     TANDEM_DATA_DIR=/data \
+    TANDEM_ONNX_CACHE=/data/.onnx-cache \
     TANDEM_HOST=0.0.0.0 \
     TANDEM_PORT=8000 \
     TANDEM_WORKER_HEARTBEAT_FILE=/tmp/tandem-worker.alive
