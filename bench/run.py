@@ -395,10 +395,14 @@ class Suite:
 
         if not self.args.halueval:
             return {"skipped": "no --halueval file"}
-        from smallmodels.checker import default_checker_spec
+        from smallmodels.checker import DEFAULT_CHECKER, default_checker_spec
+        from smallmodels.errors import ModelNotFound
+        from smallmodels.spec import resolve
 
         spec = default_checker_spec()
-        if "@" not in spec and "/" in spec and not Path(spec).is_dir():
+        try:
+            resolve(spec, DEFAULT_CHECKER)
+        except ModelNotFound:
             return {
                 "skipped": f"no trained checker at {spec}: train one with `tandem checker train "
                 f"{spec} --halueval FILE --halueval-rows 3000 --squad FILE` (BENCHMARKS.md)"

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from smallmodels.errors import ModelNotFound, UsageError
-from smallmodels.spec import ResolvedModel, fingerprint, resolve
+from smallmodels.spec import ResolvedModel, fingerprint, read_folder_config, resolve
 
 #: The default checker: ``models/checker-minilm`` in the checkout (git-ignored; made by
 #: ``tandem checker train models/checker-minilm ...``).
@@ -117,16 +117,10 @@ def default_checker_spec() -> str:
     return os.environ.get("TANDEM_CHECKER") or DEFAULT_CHECKER
 
 
-def folder_config(path: str | Path) -> dict[str, Any]:
-    """Option defaults stored with a checker (``tandem_checker.json``); spec options win."""
-    file = Path(path) / CONFIG_FILE
-    if not file.is_file():
-        return {}
-    try:
-        data = json.loads(file.read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
-    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+def folder_config(path: str | Path) -> dict[str, str]:
+    """Option defaults stored with a checker (``tandem_checker.json``), as spec option strings;
+    spec options win."""
+    return {str(k): str(v) for k, v in read_folder_config(path, CONFIG_FILE).items()}
 
 
 def resolve_reader_option(value: str) -> str | None:
@@ -312,7 +306,6 @@ def _is_cross_encoder(resolved: ResolvedModel) -> bool:
     config = Path(resolved.path) / "config.json"
     if resolved.source == "hub" or not config.is_file():
         return True  # let the loader decide
-    import json
 
     try:
         architectures = json.loads(config.read_text()).get("architectures") or []

@@ -23,7 +23,8 @@ BACKEND_ENV = "TANDEM_EMBEDDER_BACKEND"
 DEFAULT_BACKEND = "onnx-int8"
 
 
-def _runtime_available() -> bool:
+def onnx_runtime_available() -> bool:
+    """Whether ONNX Runtime is installed (the ONNX backends need it)."""
     import importlib.util
 
     return importlib.util.find_spec("onnxruntime") is not None
@@ -36,7 +37,7 @@ def embedder_backend(options: dict[str, str]) -> str:
     backend = (chosen or DEFAULT_BACKEND).strip().lower()
     if backend not in BACKENDS:
         raise UsageError(f"unknown embedder backend {backend!r}: choose {', '.join(BACKENDS)}")
-    if not chosen and backend in ONNX_BACKENDS and not _runtime_available():
+    if not chosen and backend in ONNX_BACKENDS and not onnx_runtime_available():
         return "torch"
     return backend
 

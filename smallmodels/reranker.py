@@ -21,7 +21,6 @@ was trained and tuned with; options in the spec override them.
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import time
@@ -33,7 +32,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from smallmodels.errors import UsageError
-from smallmodels.spec import ResolvedModel, fingerprint, resolve
+from smallmodels.spec import ResolvedModel, fingerprint, read_folder_config, resolve
 
 CONFIG_FILE = "tandem_reranker.json"
 BACKENDS = ("torch", "torch-int8", "torch-bf16", "onnx", "onnx-int8")
@@ -101,12 +100,7 @@ def passage_word_budget(query: str, max_length: int) -> int:
 
 def read_config(path: str | Path) -> dict[str, Any]:
     """The ``tandem_reranker.json`` of a model folder ({} when absent or unreadable)."""
-    file = Path(path) / CONFIG_FILE
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    return read_folder_config(path, CONFIG_FILE)
 
 
 class CrossEncoderReranker:

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from smallmodels.errors import ModelNotFound
 
@@ -138,3 +140,14 @@ def fingerprint(resolved: ResolvedModel) -> str:
                         fh.seek(-(1 << 16), os.SEEK_END)
                         digest.update(fh.read(1 << 16))
     return f"{resolved.name}:{digest.hexdigest()[:16]}"
+
+
+def read_folder_config(path: str | Path, filename: str) -> dict[str, Any]:
+    """The JSON object ``filename`` that Tandem saved in a model folder (``tandem_reranker.json``,
+    ``tandem_checker.json``): the settings it was trained and tuned with; ``{}`` when absent or
+    unreadable."""
+    try:
+        data = json.loads((Path(path) / filename).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}

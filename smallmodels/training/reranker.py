@@ -330,9 +330,9 @@ def evaluate_heldout(
 # -- training ----------------------------------------------------------------------------------
 def int8_backend_here() -> str:
     """The int8 backend to measure: ONNX Runtime's when installed (faster), else PyTorch's."""
-    import importlib.util
+    from smallmodels.embedder import onnx_runtime_available
 
-    return "onnx-int8" if importlib.util.find_spec("onnxruntime") else "torch-int8"
+    return "onnx-int8" if onnx_runtime_available() else "torch-int8"
 
 
 def _progress(total: int, enabled: bool) -> Any:

@@ -91,7 +91,7 @@ def test_default_backend_falls_back_to_torch_without_onnxruntime(
     monkeypatch.delenv(BACKEND_ENV, raising=False)
     monkeypatch.setattr(embedder, "DEFAULT_BACKEND", "onnx-int8")
     assert embedder_backend({}) == "onnx-int8"
-    monkeypatch.setattr(embedder, "_runtime_available", lambda: False)
+    monkeypatch.setattr(embedder, "onnx_runtime_available", lambda: False)
     assert embedder_backend({}) == "torch"  # the implicit default degrades
     assert embedder_backend({"backend": "onnx-int8"}) == "onnx-int8"  # an explicit one does not
 
