@@ -234,8 +234,8 @@
       openKeyDialog("Enter an API key.");
       return;
     }
-    state.key = key;
-    writeStore(KEY_STORE, key);
+    state.key = key; // kept in the tab's storage only once the API accepts it
+    setKeyStatus("Checking key…", "unknown");
     const submit = $("key-submit");
     submit.disabled = true;
     try {
@@ -266,6 +266,7 @@
       }
       return false;
     }
+    writeStore(KEY_STORE, state.key);
     setKeyStatus(state.key ? "Key accepted" : "Connected (no key needed)", "ok");
     state.indexes = data.indexes || [];
     if (!state.indexes.some((ix) => ix.name === state.selected)) {
