@@ -108,7 +108,7 @@ async def test_connection_errors_are_retried_with_backoff(free_port: Any) -> Non
             await gen.stream(MESSAGES, max_tokens=8).collect()
         elapsed = time.perf_counter() - t
         assert "unreachable after 3 tries" in err.value.message
-        assert 0.55 <= elapsed < 1.5  # 0.2 + 0.4 s of back-off
+        assert 0.55 <= elapsed < 3.0  # 0.2 + 0.4 s of back-off (a loaded CI box may add more)
     finally:
         await gen.aclose()
 

@@ -12,10 +12,6 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,10 +20,9 @@ import httpx
 import pytest
 
 from tests.conftest import FixtureIndex, find_free_port
+from tests.serving import REPO, cli_env, tandem_serve
 
-REPO = Path(__file__).resolve().parents[2]
 KEY = "playground-key-0123456789"
-CLI = (sys.executable, "-m", "app.cli")
 SCREENSHOT = REPO / "docs" / "playground.png"
 CHROMIUM_ARGS = [
     "--headless",
@@ -98,19 +93,6 @@ def chromium_path() -> str | None:
     return None
 
 
-def wait_ready(base: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        assert proc.poll() is None, log.read_text()
-        try:
-            if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, log.read_text()
-        time.sleep(0.2)
-
-
 @pytest.fixture(scope="module")
 def serve_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("playground-log") / "serve.log"
@@ -122,35 +104,9 @@ def served(
 ) -> Iterator[str]:
     """``tandem serve`` over a copy of the fixture index, with one API key: its base URL."""
     copy = fixture_index.copy_to(tmp_path_factory.mktemp("playground"))
-    port = find_free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TANDEM_")}
-    env.update(
-        HF_HUB_OFFLINE="1",
-        TOKENIZERS_PARALLELISM="false",
-        TANDEM_API_KEYS=KEY,
-        TANDEM_RATE_LIMIT_REQUESTS="0",
-    )
-    log = serve_log
-    command = [*CLI, "--data-dir", str(copy.data_dir), "serve", "--host", "127.0.0.1"]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [*command, "--port", str(port)],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(base, proc, log)
+    env = cli_env(TANDEM_API_KEYS=KEY, TANDEM_RATE_LIMIT_REQUESTS="0")
+    with tandem_serve(copy.data_dir, find_free_port(), env, serve_log) as base:
         yield base
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture(scope="module")

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -17,8 +14,8 @@ import httpx
 import pytest
 
 from tests.conftest import FIXTURE_DOCS, write_corpus
+from tests.serving import REPO, cli_env, tandem, tandem_serve
 
-REPO = Path(__file__).resolve().parents[2]
 KEY = "e2e-key-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 PUMPERNICKEL = {
@@ -27,16 +24,6 @@ PUMPERNICKEL = {
     "text": "Pumpernickel is a dense rye bread from Westphalia, baked for up to a day at a low "
     "temperature in a steam chamber, which turns it almost black.",
 }
-
-
-def tandem(*args: str) -> list[str]:
-    return [sys.executable, "-m", "app.cli", *args]
-
-
-def cli_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TANDEM_")}
-    env.update(HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", **extra)
-    return env
 
 
 @pytest.fixture
@@ -51,34 +38,8 @@ def served(fixture_index: Any, tmp_path: Path, free_port: Any, redis_url: str) -
         TANDEM_CACHE_TTL_S="600",
         TANDEM_RATE_LIMIT_REQUESTS="0",
     )
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            tandem("--data-dir", str(copy.data_dir), "serve", "--port", str(port)),
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, log_path.read_text()
-            try:
-                if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.25)
+    with tandem_serve(copy.data_dir, port, env, log_path) as base:
         yield base, copy, log_path, env
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.mark.slow
