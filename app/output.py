@@ -22,8 +22,10 @@ def json_mode() -> bool:
     return STATE.json
 
 
-def show_progress() -> bool:
-    """Progress bars only on a terminal and never under ``--json``."""
+def show_progress(asked: bool | None = None) -> bool:
+    """Progress bars on a terminal or when ``--progress`` asks; never under ``--json``."""
+    if asked is not None:
+        return asked and not STATE.json
     return not STATE.json and sys.stdout.isatty() and sys.stderr.isatty()
 
 

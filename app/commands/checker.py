@@ -60,6 +60,9 @@ def train(
     base: str | None = typer.Option(
         None, "--base", help="Model to start from (default: packaged all-MiniLM-L6-v2)."
     ),
+    progress: bool | None = typer.Option(
+        None, "--progress/--no-progress", help="Progress bar on stderr (default: on a terminal)."
+    ),
 ) -> None:
     """Fine-tune a cross-encoder checker on HaluEval rows and/or SQuAD-format files."""
     from smallmodels.training.checker import summary_text, train_checker
@@ -86,7 +89,7 @@ def train(
             seed=seed,
             threads=threads,
             sentence_share=sentence_share,
-            progress=show_progress(),
+            progress=show_progress(progress),
         )
     except TandemError as exc:
         raise fail(exc.message, exc.exit_code) from None

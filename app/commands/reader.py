@@ -58,7 +58,7 @@ def train(
             batch_size=batch_size,
             max_seq_len=max_seq_len,
             max_seconds=max_minutes * 60 if max_minutes else None,
-            progress=show_progress() if progress is None else progress and not json_mode(),
+            progress=show_progress(progress),
         )
     except TandemError as exc:
         raise fail(exc.message, exc.exit_code) from None

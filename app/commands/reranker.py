@@ -54,6 +54,9 @@ def train(
     mining_dir: Path | None = typer.Option(
         None, "--mining-dir", help="With --squad: keep the mining index here, reused next time."
     ),
+    progress: bool | None = typer.Option(
+        None, "--progress/--no-progress", help="Progress bar on stderr (default: on a terminal)."
+    ),
 ) -> None:
     """Fine-tune a small cross-encoder from the packaged all-MiniLM-L6-v2 weights."""
     from smallmodels.training.reranker import train_reranker
@@ -79,7 +82,7 @@ def train(
             negatives=negatives,
             max_questions=max_questions,
             seed=seed,
-            progress=show_progress(),
+            progress=show_progress(progress),
             max_length=max_length,
             top_n=top_n,
             heldout=heldout,
