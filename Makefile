@@ -12,7 +12,7 @@ NYT ?= ../shared/data/squad/nyt_v1.0.json
 HALUEVAL ?= ../shared/data/halueval/halueval_qa_dev.jsonl
 QUICK ?=
 
-.PHONY: help install demo test test-fast lint format bench clean
+.PHONY: help install demo test test-fast lint format bench models clean
 
 help: ## Show this help.
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -53,6 +53,32 @@ format: install ## Apply ruff's formatting and fixes.
 
 bench: install ## Benchmarks into BENCHMARKS.md (QUICK=1 for a small version).
 	$(BIN)/python -m bench.run $(if $(QUICK),--quick) --squad $(SQUAD) --nyt $(NYT) --halueval $(HALUEVAL)
+
+# -- the small models no package ships, trained from the packaged MiniLM weights -----------------
+# Each is trained once (a folder with its model card is left alone); `rm -r models/NAME` to redo.
+# The service and the CLI pick up models/reader-minilm and models/checker-minilm by themselves;
+# the reranker is used when TANDEM_RERANKER=models/reranker-squad (or --reranker) says so.
+MODELS := models
+models: $(MODELS)/reader-minilm/README.md $(MODELS)/checker-minilm/README.md $(MODELS)/reranker-squad/README.md ## Train reader, checker and reranker into models/ from SQUAD and HALUEVAL (about an hour on 2 cores, once).
+
+$(MODELS)/reader-minilm/README.md: | $(STAMP)
+	$(BIN)/tandem reader train $(MODELS)/reader-minilm --squad $(SQUAD) --epochs 2 --batch-size 16
+
+$(MODELS)/checker-minilm/README.md: | $(STAMP)
+	@# Three stages: answers first, then whole-sentence groups (LLM answers are sentences).
+	$(BIN)/tandem checker train $(MODELS)/checker-minilm.stage1 --halueval $(HALUEVAL) \
+	  --halueval-rows 3000 --squad $(SQUAD) --steps 615 --lr 1e-4 --seed 0 --sentence-share 0
+	$(BIN)/tandem checker train $(MODELS)/checker-minilm.stage2 --base $(MODELS)/checker-minilm.stage1 \
+	  --halueval $(HALUEVAL) --halueval-rows 3000 --squad $(SQUAD) --steps 434 --lr 7e-5 --seed 1 \
+	  --sentence-share 0
+	$(BIN)/tandem checker train $(MODELS)/checker-minilm --base $(MODELS)/checker-minilm.stage2 \
+	  --halueval $(HALUEVAL) --halueval-rows 3000 --squad $(SQUAD) --steps 162 --lr 5e-5 --seed 2 \
+	  --sentence-share 0.5
+	rm -rf $(MODELS)/checker-minilm.stage1 $(MODELS)/checker-minilm.stage2
+
+$(MODELS)/reranker-squad/README.md: | $(STAMP)
+	$(BIN)/tandem reranker train $(MODELS)/reranker-squad --squad $(SQUAD) \
+	  --max-questions 20000 --steps 1300 --top-n 20
 
 clean: ## Remove the demo data.
 	rm -rf $(DEMO_DATA)

@@ -437,6 +437,10 @@ def answers_section(records: Records) -> list[str]:
             rows,
         )
     )
+    out.append(
+        "Tandem's own reader (`make models`) is trained on SQuAD dev: the SQuAD rows measure "
+        "answers it has seen; the NYT rows are held out."
+    )
     return out
 
 

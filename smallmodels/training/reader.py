@@ -378,6 +378,7 @@ def _model_card(f: dict[str, Any]) -> str:
         else "training continued with its span head"
     )
     files = "\n".join(f"- `{p}`" for p in f["squad_files"])
+    budget = f"time budget {f['max_seconds']:g} s" if f["max_seconds"] else "no time budget"
     return f"""---
 library_name: transformers
 pipeline_tag: question-answering
@@ -399,8 +400,8 @@ An extractive question-answering model (``BertForQuestionAnswering``) fine-tuned
 
 ## Training
 
-- steps: {f["steps"]} of {f["planned_steps"]} planned (about {f["epochs"]} epochs; time budget
-  {f["max_seconds"] or "none"} s), batch size {f["batch_size"]}
+- steps: {f["steps"]} of {f["planned_steps"]} planned (about {f["epochs"]} epochs; {budget}),
+  batch size {f["batch_size"]}
 - learning rate: {f["lr"]} (encoder), {f["head_lr"]} (span head); AdamW, linear warmup and decay
 - precision: {f["precision"]} autocast; seed {f["seed"]}
 - final training loss: {f["final_loss"]}
