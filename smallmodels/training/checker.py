@@ -29,7 +29,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from smallmodels.checker import CONFIG_FILE, best_window, pair_text, split_sentences, use_bf16
+from smallmodels.checker import (
+    CONFIG_FILE,
+    DEFAULT_READER_MAX_WORDS,
+    best_window,
+    pair_text,
+    split_sentences,
+    use_bf16,
+)
 from smallmodels.errors import UsageError
 from smallmodels.spec import DEFAULT_EMBEDDER, resolve
 
@@ -608,7 +615,7 @@ def train_checker(
     config = {
         "reader": "auto",
         "reader_weight": 0.5,
-        "reader_max_words": 10,
+        "reader_max_words": DEFAULT_READER_MAX_WORDS,
         "reader_threshold": 0.25,
     }
     (out / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
 import signal
 import subprocess
@@ -21,6 +20,7 @@ from typing import Any
 import pytest
 
 from stores.layout import IndexLayout
+from tests.serving import cli_env
 
 REPO = Path(__file__).resolve().parents[2]
 HEARTBEAT_S = 5
@@ -95,10 +95,7 @@ def stack(
     copy = fixture_index.copy_to(tmp_path)
     root = tmp_path / "sources"
     corpus(root / "small", 5, seed=1)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TANDEM_")}
-    env.update(
-        HF_HUB_OFFLINE="1",
-        TOKENIZERS_PARALLELISM="false",
+    env = cli_env(
         TANDEM_REDIS_URL=redis_url,
         TANDEM_DATA_DIR=str(copy.data_dir),
         TANDEM_SOURCES_ROOT=str(root),
