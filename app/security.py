@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from app.errors import Forbidden, InvalidRequest, RateLimited, Unauthorized
-from smallmodels.errors import UsageError
+from core.errors import UsageError
 from stores.layout import check_name
 
 if TYPE_CHECKING:

@@ -1,30 +1,27 @@
 """The Tandem HTTP service: ``create_app(settings) -> Litestar``.
 
-Plug-in points (how later work adds routes and startup work without editing this file)
----------------------------------------------------------------------------------------
-* **Routes.** Put a module in :data:`app.controllers.OPTIONAL_MODULES` (already listed:
-  ``app.controllers.answers``, ``app.controllers.jobs``, ``app.controllers.playground``). It is
-  imported when present and its controllers mounted: ``controllers() -> list``,
-  ``CONTROLLERS = [...]``, or else every ``litestar.Controller`` subclass defined in it.
-  Handlers get the loaded :class:`~app.state.ServiceState` by declaring a ``tandem:
+Plug-in points
+--------------
+* **Routes.** Every controller is listed in :data:`app.controllers.CONTROLLERS` (one
+  ``litestar.Controller`` per concern); ``create_app(..., extra_controllers=[...])`` mounts more
+  (tests). Handlers get the loaded :class:`~app.state.ServiceState` by declaring a ``tandem:
   ServiceState`` parameter; every route needs an API key unless its handler or controller has
-  ``opt={"public": True}``. Search through :func:`app.controllers.indexes.run_search` (cache,
-  limiter and metrics included) after :func:`app.security.require_index_access`, and run any
+  ``opt={"public": True}``. Request and response bodies live in :mod:`app.schemas`. Run any
   CPU-bound model call through ``await tandem.limiter.run(fn, *args)``. Raise
-  :class:`~smallmodels.errors.TandemError` subclasses: :mod:`app.errors` maps them to
+  :class:`~core.errors.TandemError` subclasses: :mod:`app.errors` maps them to
   ``{"error": {"code", "message"}}`` with their status.
-* **Startup work.** A lifespan hook is a factory ``(app, state) -> async context manager``,
-  registered by name: exported by an optional module (``lifespan_hooks() -> dict`` or
-  ``LIFESPAN_HOOKS``), registered with :func:`register_lifespan_hook`, or passed as
-  ``create_app(settings, hooks={...})``. Hooks are entered in that order after the models and
-  indexes are loaded and before the first request, and exited in reverse at shutdown. Keep
-  loaded objects in ``state.extras[name]``; add a readiness component with
-  ``state.health_checks[name] = async_fn`` (returns ``("ok"|"absent"|"down", detail)``).
+* **Startup work.** A lifespan hook is a factory ``(app, state) -> async context manager``:
+  the controllers' own in :data:`app.controllers.LIFESPAN_HOOKS`, then those registered with
+  :func:`register_lifespan_hook`, then those passed as ``create_app(settings, hooks={...})``.
+  Hooks are entered in that order after the models and indexes are loaded and before the first
+  request, and exited in reverse at shutdown. Keep loaded objects in ``state.extras[name]``;
+  add a readiness component with ``state.health_checks[name] = async_fn`` (returns
+  ``("ok"|"absent"|"down", detail)``).
 
 What the lifespan does
 ----------------------
 Builds the :class:`ServiceState` (``app.state.tandem``): loads the embedder (and the reranker
-when ``TANDEM_RERANKER`` is set; otherwise says that reranking is off), opens every published
+when a reranker is configured; otherwise says that reranking is off), opens every published
 index, connects the cache (Redis or in-process LRU), starts the background index watcher (new
 versions and new indexes are served without a restart), then runs the hooks.
 
@@ -49,7 +46,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ControllerRouterHandler
 
-from app.controllers import HookFactory, controllers, lifespan_hooks
+from app.controllers import CONTROLLERS, LIFESPAN_HOOKS, HookFactory
 from app.errors import handle_exception
 from app.logging import RequestLogMiddleware
 from app.metrics import Metrics
@@ -65,6 +62,11 @@ _HOOKS: dict[str, HookFactory] = {}
 def register_lifespan_hook(name: str, factory: HookFactory) -> None:
     """Run ``factory(app, state)`` (an async context manager) in every app's lifespan."""
     _HOOKS[name] = factory
+
+
+def unregister_lifespan_hook(name: str) -> None:
+    """Undo :func:`register_lifespan_hook` (no error when ``name`` is not registered)."""
+    _HOOKS.pop(name, None)
 
 
 def _service_state(state: State) -> ServiceState:
@@ -91,7 +93,7 @@ def create_app(
     settings = settings or get_settings()
     KeyRing.from_setting(settings.api_keys)  # malformed keys fail here, not at first request
     metrics = Metrics()
-    all_hooks = {**lifespan_hooks(), **_HOOKS, **(hooks or {})}
+    all_hooks = {**LIFESPAN_HOOKS, **_HOOKS, **(hooks or {})}
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -113,7 +115,7 @@ def create_app(
             await state.close()
 
     app = Litestar(
-        route_handlers=[*controllers(), *extra_controllers],
+        route_handlers=[*CONTROLLERS, *extra_controllers],
         lifespan=[lifespan],
         dependencies={"tandem": Provide(_service_state, sync_to_thread=False)},
         guards=[api_key_guard],

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -22,7 +22,41 @@ class Settings(BaseSettings):
     reranker: str | None = Field(None, description="Cross-encoder reranker spec; unset: off.")
     reader: str | None = Field(None, description="Extractive reader spec for small answers.")
     checker: str | None = Field(None, description="Groundedness checker spec.")
+    embedder_backend: Literal["torch", "onnx", "onnx-int8"] | None = Field(
+        None,
+        description="Backend of embedder specs that choose none (no @backend= option): torch, "
+        "onnx or onnx-int8; unset: onnx-int8 when onnxruntime is installed, else torch.",
+    )
+    onnx_cache: Path | None = Field(
+        None,
+        description="Folder of the models exported to ONNX (made on first use, shared by the "
+        "API and the workers); unset: ~/.cache/tandem/onnx.",
+    )
+    onnx_threads: int | None = Field(
+        None,
+        ge=0,
+        le=256,
+        description="Parallel ONNX Runtime workers per model (0 counts as 1); unset: torch's "
+        "thread setting.",
+    )
     store: str = Field("faiss", description="Vector store for new indexes: faiss or qdrant.")
+    faiss_hnsw_threshold: int | None = Field(
+        None,
+        ge=0,
+        description="FAISS: vectors up to which a new index is exact (flat), beyond it HNSW; "
+        "unset: 100,000.",
+    )
+    faiss_ivfpq_threshold: int | None = Field(
+        None,
+        ge=0,
+        description="FAISS: vectors beyond which a new index is IVF-PQ instead of HNSW; unset: "
+        "500,000.",
+    )
+    faiss_device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto",
+        description="Where FAISS builds and searches: cpu, cuda (faiss-gpu and a GPU) or auto "
+        "(the GPU when there is one).",
+    )
     qdrant_url: str | None = Field(None, description="Qdrant server URL (scale-out store).")
     qdrant_api_key: str | None = Field(None, description="Qdrant API key, if the server wants one.")
     chunk_tokens: int | None = Field(None, description="Chunk size in model tokens.")
@@ -242,6 +276,27 @@ class Settings(BaseSettings):
         None, ge=1, le=64, description="Replication factor of each new Qdrant collection."
     )
 
+    @field_validator(
+        "embedder_backend",
+        "onnx_cache",
+        "onnx_threads",
+        "faiss_hnsw_threshold",
+        "faiss_ivfpq_threshold",
+        "faiss_device",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: Any, info: Any) -> Any:
+        """An empty variable means the default (as when these were read from the environment
+        by the layers below); backend and device names ignore case and spaces."""
+        if isinstance(value, str):
+            value = value.strip()
+            if not value:
+                return "auto" if info.field_name == "faiss_device" else None
+            if info.field_name in {"embedder_backend", "faiss_device"}:
+                return value.lower()
+        return value
+
     def retriever_options(self) -> dict[str, Any]:
         """Keyword arguments of :class:`retrievers.retriever.Retriever` set by these settings."""
         return {
@@ -249,6 +304,29 @@ class Settings(BaseSettings):
             "fusion": self.fusion,
             "dense_weight": self.dense_weight,
             "rrf_k": self.rrf_k,
+            "store_options": self.store_options(),
+        }
+
+    def store_options(self) -> dict[str, Any]:
+        """Options of the vector store of a published index version, opened for reading
+        (``store_options`` of :class:`retrievers.retriever.Retriever`)."""
+        return {
+            "url": self.qdrant_url,
+            "api_key": self.qdrant_api_key,
+            "device": self.faiss_device,
+        }
+
+    def build_store_options(self) -> dict[str, Any]:
+        """Keyword arguments of :class:`indexers.builder.BuildOptions` that place and shape
+        the vector store of a new index version."""
+        return {
+            "qdrant_url": self.qdrant_url,
+            "qdrant_api_key": self.qdrant_api_key,
+            "qdrant_shards": self.qdrant_shards,
+            "qdrant_replicas": self.qdrant_replicas,
+            "hnsw_threshold": self.faiss_hnsw_threshold,
+            "ivfpq_threshold": self.faiss_ivfpq_threshold,
+            "faiss_device": self.faiss_device,
         }
 
 

@@ -37,10 +37,11 @@ from app.cache import Cache, RedisCache, create_cache
 from app.errors import ComponentUnavailable
 from app.limiter import EmbeddingBatcher, ModelLimiter
 from app.metrics import Metrics
+from app.runtime import configure_lower_layers
 from app.security import KeyRing, RateLimiter
 from app.settings import Settings
+from core.errors import TandemError
 from retrievers.retriever import Reranker, Retriever
-from smallmodels.errors import TandemError
 from stores.errors import IndexNotFound
 from stores.layout import MANIFEST, IndexLayout, check_name, list_indexes
 
@@ -183,15 +184,8 @@ class IndexRegistry:
         return new
 
     def _open(self, name: str) -> Retriever:
-        options: dict[str, Any] = {}
-        if self.settings.qdrant_url:
-            options = {"url": self.settings.qdrant_url, "api_key": self.settings.qdrant_api_key}
         return Retriever(
-            self.data_dir,
-            name,
-            reranker=self.reranker,
-            store_options=options,
-            **self.settings.retriever_options(),
+            self.data_dir, name, reranker=self.reranker, **self.settings.retriever_options()
         )
 
     def _report(self, entry: LoadedIndex) -> None:
@@ -310,6 +304,7 @@ class ServiceState:
     @classmethod
     def create(cls, settings: Settings, metrics: Metrics | None = None) -> ServiceState:
         """Build the state without loading anything heavy (see :meth:`start`)."""
+        configure_lower_layers(settings)
         metrics = metrics or Metrics()
         cache = create_cache(
             settings.redis_url,

@@ -5,7 +5,7 @@ Every paragraph of the file becomes a document of a fresh index (as in
 when a reranker is given) and answered by :class:`app.answers.service.AnswerService` in
 ``small`` or ``llm`` mode, exactly as the service answers it. Figures:
 
-* ``exact_match`` and ``f1`` (SQuAD metrics, :mod:`smallmodels.training.squad`) over *all*
+* ``exact_match`` and ``f1`` (SQuAD metrics, :mod:`training.squad`) over *all*
   questions, an abstention ("no answer found") counting 0; ``f1_answered`` over the answered
   ones only;
 * ``cited_gold``: the share of answered questions whose citations include the gold paragraph;
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.retrieval import write_corpus
-from smallmodels.training.squad import exact_match, f1_score, load_squad
+from training.squad import exact_match, f1_score, load_squad
 
 THRESHOLDS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from bench.retrieval import evaluate_runs
 from smallmodels.spec import resolve
-from smallmodels.training.squad import SquadQuestion, load_squad
+from training.squad import SquadQuestion, load_squad
 
 CHUNK_TOKENS = 254
 OVERLAP_TOKENS = 32

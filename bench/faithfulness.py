@@ -72,7 +72,7 @@ def run_faithfulness(
 
     Rows ``offset .. offset+limit-1`` are used (all from ``offset`` when ``limit`` is None).
     """
-    from smallmodels.training.checker import load_halueval
+    from training.checker import load_halueval
 
     stop = None if limit is None else offset + limit
     rows = load_halueval(halueval, slice(offset, stop))
@@ -95,7 +95,7 @@ def swapped_items(
     squad_file: Path, limit: int | None = None, seed: int = 0
 ) -> tuple[list[tuple[str, str, Sequence[str]]], list[int]]:
     """(question, answer, [passage]) items and labels for :func:`run_swapped`."""
-    from smallmodels.training.squad import load_squad, token_f1
+    from training.squad import load_squad, token_f1
 
     questions = [q for q in load_squad(squad_file) if q.answers]
     by_paragraph: dict[tuple[str, int], list[Any]] = defaultdict(list)

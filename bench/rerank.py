@@ -52,7 +52,7 @@ class MemoReranker:
         return view
 
 
-def _searcher(reranker: MemoReranker, label: str) -> Callable[[Any, list[str]], list[Any]]:
+def make_searcher(reranker: MemoReranker, label: str) -> Callable[[Any, list[str]], list[Any]]:
     def run(retriever: Any, texts: list[str]) -> list[Any]:
         previous = retriever.reranker
         retriever.reranker = reranker
@@ -97,7 +97,7 @@ def rerank_method(
 ) -> tuple[dict[str, Callable[[Any, list[str]], list[Any]]], MemoReranker]:
     """``({"hybrid+rerank": fn, "hybrid+ce": fn}, reranker)`` for ``run_retrieval_bench``."""
     reranker = MemoReranker(load_reranker(spec))
-    methods = {"hybrid+rerank": _searcher(reranker, "hybrid+rerank")}
+    methods = {"hybrid+rerank": make_searcher(reranker, "hybrid+rerank")}
     if reranker.fusion_weight:
-        methods["hybrid+ce"] = _searcher(reranker.with_fusion(0.0), "hybrid+ce")
+        methods["hybrid+ce"] = make_searcher(reranker.with_fusion(0.0), "hybrid+ce")
     return methods, reranker

@@ -17,7 +17,7 @@ from typing import Any
 
 from indexers.builder import BuildOptions, run_build
 from retrievers.retriever import Retriever
-from smallmodels.training.squad import SquadQuestion, load_squad
+from training.squad import SquadQuestion, load_squad
 
 METRICS = ["ndcg@10", "recall@10", "recall@100", "mrr@10"]
 BASE_METHODS = ("bm25", "dense", "hybrid", "hybrid-rrf")

@@ -257,7 +257,7 @@ class Suite:
         from bench.retrieval import run_retrieval_bench
         from bench.speed import build_overhead, encoder_speed, index_manifest, reranker_speed
         from smallmodels.embedder import DEFAULT_BACKEND
-        from smallmodels.training.squad import load_squad
+        from training.squad import load_squad
 
         sets = []
         torch_runs = {s["set"]: s for s in self._stored_sets("retrieval")}
@@ -395,8 +395,8 @@ class Suite:
 
         if not self.args.halueval:
             return {"skipped": "no --halueval file"}
+        from core.errors import ModelNotFound
         from smallmodels.checker import DEFAULT_CHECKER, default_checker_spec
-        from smallmodels.errors import ModelNotFound
         from smallmodels.spec import resolve
 
         spec = default_checker_spec()

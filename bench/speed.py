@@ -29,7 +29,7 @@ from smallmodels.spec import resolve
 EMBEDDER_BACKENDS = ("torch", "onnx", "onnx-int8")
 
 
-def _spec(base: str | None, backend: str) -> str:
+def backend_spec(base: str | None, backend: str) -> str:
     # Always explicit: a bare spec means the default backend (ONNX int8 where installed).
     name = base or resolve(None).spec
     return f"{name}{',' if '@' in name else '@'}backend={backend}"
@@ -48,7 +48,7 @@ def encoder_speed(
     from smallmodels.embedder import load_embedder
 
     texts = list(texts)
-    embedders = {b: load_embedder(_spec(model, b)) for b in backends}
+    embedders = {b: load_embedder(backend_spec(model, b)) for b in backends}
     raw = next(iter(embedders.values())).model  # the PyTorch SentenceTransformer
 
     def run_raw() -> np.ndarray:

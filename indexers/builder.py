@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from core.errors import UsageError
 from indexers.chunker import DEFAULT_OVERLAP_TOKENS, Chunker
 from indexers.curate import CurationReport, document_problem, duplicate_mask
 from indexers.documents import SourceDocument, text_hash
@@ -35,7 +36,6 @@ from indexers.encode import BackgroundEncoder
 from indexers.loaders import iter_files, load_file
 from indexers.versions import library_versions
 from smallmodels.embedder import SentenceTransformerEmbedder, load_embedder
-from smallmodels.errors import UsageError
 from stores.base import open_store
 from stores.bm25 import BM25Index
 from stores.chunkstore import ChunkRecord, ChunkStore, DocumentRecord
@@ -64,9 +64,18 @@ class BuildOptions:
     dedup: bool = True
     batch_size: int = 64
     qdrant_url: str | None = None
+    """Qdrant server of a ``qdrant`` index; None: local mode (inside the version folder)."""
     qdrant_api_key: str | None = None
+    qdrant_shards: int | None = None
+    """Shards of a new server-mode Qdrant collection; None: the server's default."""
+    qdrant_replicas: int | None = None
+    """Replication factor of a new server-mode Qdrant collection; None: the server's default."""
     hnsw_threshold: int | None = None
+    """FAISS: vectors up to which the index is exact (flat); None: the store's default."""
     ivfpq_threshold: int | None = None
+    """FAISS: vectors beyond which IVF-PQ replaces HNSW; None: the store's default."""
+    faiss_device: str | None = None
+    """FAISS: ``auto``, ``cpu`` or ``cuda``; None: ``auto``."""
     show_progress: bool = False
     on_progress: ProgressFn | None = None
     cancelled: Callable[[], bool] | None = None
@@ -407,9 +416,13 @@ def _embed_write_publish(
         store_opts["hnsw_threshold"] = opts.hnsw_threshold
     if store_name == "faiss" and opts.ivfpq_threshold is not None:
         store_opts["ivfpq_threshold"] = opts.ivfpq_threshold
+    if store_name == "faiss" and opts.faiss_device is not None:
+        store_opts["device"] = opts.faiss_device
     if store_name == "qdrant":
         store_opts["url"] = opts.qdrant_url
         store_opts["api_key"] = opts.qdrant_api_key
+        store_opts["shard_number"] = opts.qdrant_shards
+        store_opts["replication_factor"] = opts.qdrant_replicas
         if opts.qdrant_url:
             store_opts["collection"] = f"tandem-{name}-v{version}"
         store_opts["payloads"] = [

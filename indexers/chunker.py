@@ -30,7 +30,7 @@ class Chunker:
         limit = max_seq_length - SPECIAL_TOKENS
         self.chunk_tokens = min(chunk_tokens or DEFAULT_CHUNK_TOKENS, limit)
         if self.chunk_tokens < 16:
-            from smallmodels.errors import UsageError
+            from core.errors import UsageError
 
             raise UsageError(f"--chunk-tokens must be at least 16 (max {limit})")
         self.overlap_tokens = min(overlap_tokens, self.chunk_tokens // 4)

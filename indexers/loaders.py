@@ -18,8 +18,8 @@ from typing import Any
 from llama_index.core import Document
 from llama_index.core.readers.base import BaseReader
 
+from core.errors import UsageError
 from indexers.documents import LoadReport, SourceDocument
-from smallmodels.errors import UsageError
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from smallmodels.errors import TandemError
+from core.errors import TandemError
 
 
 class RerankerUnavailable(TandemError):

@@ -15,10 +15,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from core.errors import UsageError
 from retrievers.errors import RerankerUnavailable
 from retrievers.fusion import RRF_K, convex, rrf
 from smallmodels.embedder import SentenceTransformerEmbedder, load_embedder
-from smallmodels.errors import UsageError
 from stores.chunkstore import normalise_filters
 from stores.errors import EmbedderMismatch
 from stores.layout import IndexLayout

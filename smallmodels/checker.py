@@ -10,7 +10,7 @@ let three supported sentences hide a fourth invented one).
 
 The cross-encoder reads the pair ``(f"question: {q} answer: {a}", passage_window)`` and outputs
 one logit; its sigmoid is the probability that the passage supports the answer *to this
-question*. Train one with ``tandem checker train`` (see :mod:`smallmodels.training.checker`).
+question*. Train one with ``tandem checker train`` (see :mod:`training.checker`).
 
 Optionally an extractive reader (``smallmodels.reader``) can be blended in: its
 ``score_answer(question, passage, answer)`` says how likely the passage yields this answer to
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import threading
 from collections.abc import Mapping, Sequence
@@ -29,7 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from smallmodels.errors import ModelNotFound, UsageError
+from core.errors import ModelNotFound, UsageError
+from core.text import cited_passages, split_sentences, strip_markers
+from smallmodels import runtime
+from smallmodels.cache import ModelCache
+from smallmodels.hardware import cpu_has_fast_bf16
 from smallmodels.spec import ResolvedModel, fingerprint, read_folder_config, resolve
 
 #: The default checker: ``models/checker-minilm`` in the checkout (git-ignored; made by
@@ -48,60 +51,6 @@ WINDOW_WORDS = 40
 #: Sentences a window overlaps with the previous one.
 WINDOW_OVERLAP = 1
 
-# A citation marker: [1], [2, 3], [1-3], [1][2] (each bracket matched on its own).
-_MARKER = r"\[\d+(?:\s*[,;\-–]\s*\d+)*\]"
-_MARKER_RE = re.compile(_MARKER)
-_STRIP_MARKERS_RE = re.compile(r"\s*" + _MARKER)
-# A sentence end: terminal punctuation, closing quotes/brackets, then markers, then space.
-_BOUNDARY_RE = re.compile(
-    r"[.!?…]+[\"'”’)\]]*(?:\s*" + _MARKER + r")*(?=\s+[\"'“‘(\[]?[A-Z0-9À-Ý])"
-)
-_ABBREVIATIONS = frozenset(
-    [
-        "mr",
-        "mrs",
-        "ms",
-        "dr",
-        "prof",
-        "sr",
-        "jr",
-        "st",
-        "vs",
-        "etc",
-        "e.g",
-        "i.e",
-        "inc",
-        "ltd",
-        "co",
-        "corp",
-        "no",
-        "fig",
-        "al",
-        "approx",
-        "dept",
-        "est",
-        "gen",
-        "gov",
-        "lt",
-        "mt",
-        "rev",
-        "sgt",
-        "u.s",
-        "u.k",
-        "cf",
-        "ca",
-    ]
-)
-
-
-def cpu_has_fast_bf16() -> bool:
-    """True when the CPU multiplies bfloat16 natively (AVX512-BF16 or AMX)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text(errors="ignore")
-    except OSError:
-        return False
-    return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags))
-
 
 def use_bf16(precision: str, device: str = "cpu") -> bool:
     """Whether ``precision`` (``auto``, ``bf16`` or ``fp32``) means bfloat16 autocast here."""
@@ -113,8 +62,9 @@ def use_bf16(precision: str, device: str = "cpu") -> bool:
 
 
 def default_checker_spec() -> str:
-    """The checker spec in force: ``TANDEM_CHECKER`` or :data:`DEFAULT_CHECKER`."""
-    return os.environ.get("TANDEM_CHECKER") or DEFAULT_CHECKER
+    """The checker spec in force: the configured ``checker`` of :mod:`smallmodels.runtime`
+    (the application's checker setting), else :data:`DEFAULT_CHECKER`."""
+    return runtime.current().checker or DEFAULT_CHECKER
 
 
 def folder_config(path: str | Path) -> dict[str, str]:
@@ -134,68 +84,6 @@ def resolve_reader_option(value: str) -> str | None:
 
         return DEFAULT_READER if (Path(DEFAULT_READER) / "config.json").is_file() else None
     return value
-
-
-def strip_markers(text: str) -> str:
-    """Remove citation markers such as ``[1]`` or ``[2, 3]`` from ``text``."""
-    return " ".join(_STRIP_MARKERS_RE.sub("", text).split())
-
-
-def cited_passages(text: str) -> list[int]:
-    """Zero-based passage indices named by the citation markers in ``text`` (``[1]`` -> 0)."""
-    found: list[int] = []
-    for marker in _MARKER_RE.findall(text):
-        body = marker[1:-1]
-        for part in re.split(r"\s*[,;]\s*", body):
-            bounds = re.split(r"\s*[\-–]\s*", part)
-            try:
-                lo, hi = int(bounds[0]), int(bounds[-1])
-            except ValueError:
-                continue
-            for n in range(lo, min(hi, lo + 50) + 1):
-                if n >= 1 and n - 1 not in found:
-                    found.append(n - 1)
-    return found
-
-
-def _is_abbreviation(text: str, end: int) -> bool:
-    """True when the period ending at ``end`` closes an abbreviation or an initial."""
-    head = text[:end].rstrip(".")
-    word = head.rsplit(None, 1)[-1] if head.split() else ""
-    word = word.lstrip("(\"'“‘").lower()
-    if not word:
-        return False
-    if len(word) == 1 and word.isalpha():
-        return True  # an initial: "J. K. Rowling"
-    return word in _ABBREVIATIONS
-
-
-def split_sentences(text: str) -> list[str]:
-    """Split ``text`` into sentences, keeping citation markers with the sentence they end.
-
-    Lines are split first (list items are claims of their own), then each line at terminal
-    punctuation followed by space and a capital letter or digit. Abbreviations and initials do
-    not end a sentence; a marker written after the period (``... capital. [1] It ...``) stays
-    with the sentence before it.
-    """
-    sentences: list[str] = []
-    for line in re.split(r"\n+", text):
-        line = line.strip()
-        if not line:
-            continue
-        start = 0
-        for match in _BOUNDARY_RE.finditer(line):
-            punct_end = match.start() + len(match.group(0).split("[", 1)[0].rstrip())
-            if line[match.start()] == "." and _is_abbreviation(line, punct_end):
-                continue
-            piece = line[start : match.end()].strip()
-            if piece:
-                sentences.append(piece)
-            start = match.end()
-        tail = line[start:].strip()
-        if tail:
-            sentences.append(tail)
-    return sentences
 
 
 def passage_windows(passage: str, max_words: int = WINDOW_WORDS) -> list[str]:
@@ -323,7 +211,7 @@ class CrossEncoderChecker:
     ``(1-w) * max over windows(cross_encoder) + w * sqrt(reader(whole passage))``, mapped
     monotonically so that its calibrated decision point ``reader_threshold`` lands on 0.5.
     Spec options: ``reader=READER_SPEC|auto|none`` and ``reader_weight=W`` attach a reader
-    (for example ``TANDEM_CHECKER=models/checker-minilm@reader=models/reader-minilm``; ``auto``
+    (for example ``models/checker-minilm@reader=models/reader-minilm``; ``auto``
     is ``models/reader-minilm`` when trained); their defaults come from the folder's
     ``tandem_checker.json`` (``tandem checker train`` writes ``reader=auto``: the blend is what
     tells a right answer from another question's answer), else no reader;
@@ -513,14 +401,10 @@ class CrossEncoderChecker:
         return [g.score for g in self.check_many(items)]
 
 
-_CACHE: dict[str, CrossEncoderChecker] = {}
-_CACHE_LOCK = threading.Lock()
+_CACHE: ModelCache[CrossEncoderChecker] = ModelCache(CrossEncoderChecker)
 
 
 def load_checker(spec: str | None = None) -> CrossEncoderChecker:
     """Load (once per process) the checker for ``spec`` (default: :func:`default_checker_spec`)."""
     key = spec or default_checker_spec()
-    with _CACHE_LOCK:
-        if key not in _CACHE:
-            _CACHE[key] = CrossEncoderChecker(key)
-        return _CACHE[key]
+    return _CACHE.get(key)

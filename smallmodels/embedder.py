@@ -2,42 +2,41 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from smallmodels.errors import UsageError
+from smallmodels import backends, runtime
+from smallmodels.backends import EMBEDDER_BACKENDS, Backend, is_onnx, parse_backend
+from smallmodels.cache import ModelCache
 from smallmodels.spec import DEFAULT_EMBEDDER, ResolvedModel, fingerprint, resolve
 
 #: Embedder backends: PyTorch, or ONNX Runtime in fp32 or dynamically quantised int8.
-BACKENDS = ("torch", "onnx", "onnx-int8")
-ONNX_BACKENDS = ("onnx", "onnx-int8")
-#: Environment variable naming the backend of specs that do not choose one.
-BACKEND_ENV = "TANDEM_EMBEDDER_BACKEND"
-#: The backend of specs that choose none: ONNX Runtime int8 when onnxruntime is installed (the
-#: ``onnx`` extra), else PyTorch. int8 encodes several times faster on a CPU for a measured
-#: nDCG@10 cost under 0.01 on SQuAD and NYT (BENCHMARKS.md); ``backend=torch`` opts out.
-DEFAULT_BACKEND = "onnx-int8"
+BACKENDS = EMBEDDER_BACKENDS
+#: The backend of specs that choose none (and of a process whose app configured none): ONNX
+#: Runtime int8 when onnxruntime is installed (the ``onnx`` extra), else PyTorch. int8 encodes
+#: several times faster on a CPU for a measured nDCG@10 cost under 0.01 on SQuAD and NYT
+#: (BENCHMARKS.md); ``backend=torch`` opts out.
+DEFAULT_BACKEND: Backend = "onnx-int8"
 
 
 def onnx_runtime_available() -> bool:
     """Whether ONNX Runtime is installed (the ONNX backends need it)."""
-    import importlib.util
-
-    return importlib.util.find_spec("onnxruntime") is not None
+    return backends.onnx_runtime_available()
 
 
-def embedder_backend(options: dict[str, str]) -> str:
-    """The backend an embedder spec asks for: its option, else ``$TANDEM_EMBEDDER_BACKEND``,
-    else :data:`DEFAULT_BACKEND` (``torch`` when that needs onnxruntime and it is missing)."""
-    chosen = options.get("backend") or os.environ.get(BACKEND_ENV)
-    backend = (chosen or DEFAULT_BACKEND).strip().lower()
-    if backend not in BACKENDS:
-        raise UsageError(f"unknown embedder backend {backend!r}: choose {', '.join(BACKENDS)}")
-    if not chosen and backend in ONNX_BACKENDS and not onnx_runtime_available():
+def embedder_backend(options: dict[str, str]) -> Backend:
+    """The backend an embedder spec asks for: its ``backend`` option, else the process's
+    configured embedder backend (:mod:`smallmodels.runtime`, the application's
+    embedder_backend setting), else :data:`DEFAULT_BACKEND` (``torch`` when that needs
+    onnxruntime and it is missing)."""
+    chosen = options.get("backend") or runtime.current().embedder_backend
+    backend = parse_backend(
+        chosen, allowed=EMBEDDER_BACKENDS, default=DEFAULT_BACKEND, kind="embedder"
+    )
+    if not (chosen or "").strip() and is_onnx(backend) and not onnx_runtime_available():
         return "torch"
     return backend
 
@@ -75,11 +74,12 @@ class SentenceTransformerEmbedder:
     Batches are sorted by length (sentence-transformers does so inside ``encode``), vectors are
     normalised, and the model's own tokenizer is exposed for token-aware chunking.
 
-    The backend comes from the spec's ``backend`` option (else ``$TANDEM_EMBEDDER_BACKEND``,
-    else ``torch``): ``torch``, or ``onnx`` / ``onnx-int8`` through ONNX Runtime
-    (:mod:`smallmodels.onnx_backend`; exported and cached on first use). All backends of the
-    same weights share one fingerprint. ``model`` is always the PyTorch ``SentenceTransformer``
-    (loaded on first access for the ONNX backends: the raw reference of the benchmarks).
+    The backend comes from the spec's ``backend`` option (else the configured embedder backend
+    of :mod:`smallmodels.runtime`, else :data:`DEFAULT_BACKEND`): ``torch``, or ``onnx`` /
+    ``onnx-int8`` through ONNX Runtime (:mod:`smallmodels.onnx_backend`; exported and cached on
+    first use). All backends of the same weights share one fingerprint. ``model`` is always the
+    PyTorch ``SentenceTransformer`` (loaded on first access for the ONNX backends: the raw
+    reference of the benchmarks).
     """
 
     def __init__(self, spec: str | None = None, device: str = "cpu") -> None:
@@ -91,7 +91,7 @@ class SentenceTransformerEmbedder:
         self.name = self.resolved.name
         self.spec = spec_with_options(self.resolved)
         self.fingerprint = fingerprint(self.resolved)
-        if self.backend in ONNX_BACKENDS:
+        if is_onnx(self.backend):
             from smallmodels.onnx_backend import OnnxEmbedder
 
             self._onnx = OnnxEmbedder(self.resolved, quantized=self.backend == "onnx-int8")
@@ -146,14 +146,12 @@ class SentenceTransformerEmbedder:
         return [(int(a), int(b)) for a, b in enc["offset_mapping"]]
 
 
-_CACHE: dict[tuple[str, str], SentenceTransformerEmbedder] = {}
-_CACHE_LOCK = threading.Lock()
+_CACHE: ModelCache[SentenceTransformerEmbedder] = ModelCache(
+    lambda spec, device: SentenceTransformerEmbedder(spec, device=device)
+)
 
 
 def load_embedder(spec: str | None = None, device: str = "cpu") -> SentenceTransformerEmbedder:
     """Load (once per process) the embedder for ``spec``."""
     key = (spec or DEFAULT_EMBEDDER, device)
-    with _CACHE_LOCK:
-        if key not in _CACHE:
-            _CACHE[key] = SentenceTransformerEmbedder(spec, device=device)
-        return _CACHE[key]
+    return _CACHE.get(*key)

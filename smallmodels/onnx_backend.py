@@ -5,8 +5,9 @@ is exported once with ``torch.onnx.export`` (the TorchScript exporter: it needs 
 nor onnxscript, and works offline), then quantised with ONNX Runtime's ``quantize_dynamic``
 (int8 weights, per output channel, MatMul only: per-tensor scales or quantised embeddings cost
 far more quality for little speed). Texts are run one per call, unpadded, by parallel workers
-(see :data:`CALL_BATCH`). The files are cached under
-``$TANDEM_ONNX_CACHE`` (default ``~/.cache/tandem/onnx``) in a folder named after the model's
+(see :data:`CALL_BATCH`). The files are cached under the
+``onnx_cache`` folder of :mod:`smallmodels.runtime` (default ``~/.cache/tandem/onnx``; the
+application's onnx_cache setting) in a folder named after the model's
 fingerprint, so the export happens once per model and machine; concurrent processes wait on a
 file lock rather than export twice.
 
@@ -18,7 +19,7 @@ file lock rather than export twice.
   without an activation.
 
 Needs the ``onnx`` extra (``onnxruntime`` and ``onnx``); a missing package is a
-:class:`smallmodels.errors.UsageError` naming it.
+:class:`core.errors.UsageError` naming it.
 """
 
 from __future__ import annotations
@@ -40,13 +41,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from smallmodels.errors import UsageError
+from core.errors import UsageError
+from smallmodels import runtime
 from smallmodels.spec import ResolvedModel, fingerprint
 
 log = logging.getLogger(__name__)
 
-#: Backends this module serves (``backend=`` option of a model spec).
-ONNX_BACKENDS = ("onnx", "onnx-int8")
 #: Bump when the exported graph or the quantisation recipe changes: old caches are not reused.
 EXPORT_FORMAT = 1
 OPSET = 17
@@ -58,9 +58,9 @@ Kind = Literal["embedder", "cross-encoder"]
 
 
 def cache_root() -> Path:
-    """Where exported models live: ``$TANDEM_ONNX_CACHE`` or ``~/.cache/tandem/onnx``."""
-    env = os.environ.get("TANDEM_ONNX_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "tandem" / "onnx"
+    """Where exported models live: the configured ``onnx_cache`` (:mod:`smallmodels.runtime`),
+    else ``~/.cache/tandem/onnx``."""
+    return runtime.current().onnx_cache_dir()
 
 
 def require_runtime() -> Any:
@@ -286,10 +286,11 @@ CALL_BATCH = 1
 
 
 def default_threads() -> int:
-    """Parallel workers: ``$TANDEM_ONNX_THREADS``, else torch's setting (the service sets it)."""
-    env = os.environ.get("TANDEM_ONNX_THREADS")
-    if env:
-        return max(1, int(env))
+    """Parallel workers: the configured ``onnx_threads`` (:mod:`smallmodels.runtime`), else
+    torch's setting (the service sets it)."""
+    configured = runtime.current().onnx_threads
+    if configured is not None:
+        return max(1, int(configured))
     try:
         import torch
 

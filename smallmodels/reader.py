@@ -1,6 +1,6 @@
 """The extractive reader: finds the answer span to a question inside given passages.
 
-A small encoder (MiniLM fine-tuned on SQuAD-format data, see :mod:`smallmodels.training.reader`)
+A small encoder (MiniLM fine-tuned on SQuAD-format data, see :mod:`training.reader`)
 predicts start and end logits for every token of every (question, passage window) pair. A span's
 logit is ``start + end``; its ``score`` is a softmax over every valid span of every passage
 window *plus* one no-answer option (the [CLS] start+end logit of the window that is most sure an
@@ -9,7 +9,6 @@ answer is present), so a score threshold reads as "no answer found".
 
 from __future__ import annotations
 
-import itertools
 import math
 import re
 import threading
@@ -18,7 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from smallmodels.errors import ModelNotFound
+from core.errors import ModelNotFound
+from core.text import normalize_answer, sentence_bounds, token_f1
+from smallmodels.cache import ModelCache
+from smallmodels.hardware import cpu_has_fast_bf16
 from smallmodels.spec import ResolvedModel, fingerprint, resolve
 
 #: Where ``tandem reader train`` puts the reader by default (git-ignored ``models/``).
@@ -84,15 +86,6 @@ def window_limits(max_seq_len: int, doc_stride: int) -> tuple[int, int]:
 def pad_width(n: int, multiple: int, limit: int = 512) -> int:
     """``n`` rounded up to a multiple (never past ``limit`` unless ``n`` is): fewer shapes."""
     return max(n, min(limit, -(-n // multiple) * multiple))
-
-
-def _cpu_has_fast_bf16() -> bool:
-    """True when the CPU multiplies bfloat16 natively (AVX512-BF16 or AMX)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text(errors="ignore")
-    except OSError:
-        return False
-    return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags))
 
 
 class TransformersReader:
@@ -200,7 +193,7 @@ class TransformersReader:
         self.max_query_tokens, self.doc_stride = window_limits(self.max_seq_len, doc_stride)
         self.batch_size = max(1, batch_size)
         if precision == "auto":
-            precision = "bf16" if device == "cpu" and _cpu_has_fast_bf16() else "fp32"
+            precision = "bf16" if device == "cpu" and cpu_has_fast_bf16() else "fp32"
         if precision not in {"fp32", "bf16"}:
             raise ValueError(f"precision must be fp32, bf16 or auto, not {precision!r}")
         self.precision = precision
@@ -389,8 +382,6 @@ class TransformersReader:
         """
         import torch
 
-        from smallmodels.training.squad import normalize_answer, token_f1
-
         windows = self._windows(question, [passage])
         if not windows:
             return [0.0 for _ in answers]
@@ -465,35 +456,6 @@ def _token_span(
 
 # --- sentences ------------------------------------------------------------------------------
 
-_ABBREVIATIONS = {
-    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "mt", "vs", "etc", "inc", "ltd", "co",
-    "corp", "no", "fig", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct",
-    "nov", "dec", "gen", "gov", "sen", "rep", "col", "lt", "sgt", "capt", "e.g", "i.e", "u.s",
-    "u.k", "u.n", "a.m", "p.m",
-}  # fmt: skip
-_BOUNDARY = re.compile(r"""[.!?]+["'”’)\]]*(?=\s+["'“‘(\[]?[A-Z0-9])|\n\s*\n|\n""")
-
-
-def sentence_bounds(passage: str) -> list[tuple[int, int]]:
-    """``(start, end)`` of each sentence (whitespace trimmed), in order."""
-    cuts = [0]
-    for m in _BOUNDARY.finditer(passage):
-        if m.group().startswith((".",)):
-            word = re.search(r"([\w.]+)$", passage[: m.start()])
-            token = word.group(1).lower() if word else ""
-            if token in _ABBREVIATIONS or re.fullmatch(r"[a-z]", token):
-                continue
-        cuts.append(m.end())
-    cuts.append(len(passage))
-    bounds: list[tuple[int, int]] = []
-    for a, b in itertools.pairwise(cuts):
-        text = passage[a:b]
-        s = a + (len(text) - len(text.lstrip()))
-        e = b - (len(text) - len(text.rstrip()))
-        if e > s:
-            bounds.append((s, e))
-    return bounds
-
 
 def sentence_around(passage: str, start: int, end: int) -> tuple[int, int, str]:
     """The sentence (or sentences) of ``passage`` containing the span ``[start, end)``.
@@ -516,14 +478,12 @@ def sentence_around(passage: str, start: int, end: int) -> tuple[int, int, str]:
 
 # --- loading --------------------------------------------------------------------------------
 
-_CACHE: dict[tuple[str, str], TransformersReader] = {}
-_CACHE_LOCK = threading.Lock()
+_CACHE: ModelCache[TransformersReader] = ModelCache(
+    lambda spec, device: TransformersReader(spec, device=device)
+)
 
 
 def load_reader(spec: str | None = None, device: str = "cpu") -> TransformersReader:
     """Load (once per process) the reader for ``spec`` (default :data:`DEFAULT_READER`)."""
     key = (spec or DEFAULT_READER, device)
-    with _CACHE_LOCK:
-        if key not in _CACHE:
-            _CACHE[key] = TransformersReader(spec, device=device)
-        return _CACHE[key]
+    return _CACHE.get(*key)

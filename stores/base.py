@@ -49,6 +49,6 @@ def open_store(
         from stores.qdrant_store import QdrantStore
 
         return QdrantStore(folder, dimension, create=create, **options)
-    from smallmodels.errors import UsageError
+    from core.errors import UsageError
 
     raise UsageError(f"unknown store {backend!r}: choose faiss or qdrant")

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from smallmodels.errors import UsageError
+from core.errors import UsageError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (

@@ -10,9 +10,11 @@
 
 The defaults reach a recall@10 against exact search of at least 0.98 (see ``bench/scale.py`` and
 ``tests/unit/stores/test_faiss_large.py``). The thresholds can be changed per build (store
-options) or by ``TANDEM_FAISS_HNSW_THRESHOLD`` / ``TANDEM_FAISS_IVFPQ_THRESHOLD``.
+options, which the application fills from its faiss_hnsw_threshold / faiss_ivfpq_threshold
+settings).
 
-``device``: ``cpu``, ``cuda`` or ``auto`` (``TANDEM_FAISS_DEVICE``, default ``auto``): with
+``device``: ``cpu``, ``cuda`` or ``auto`` (default ``auto``; the application's faiss_device
+setting): with
 faiss-gpu and a GPU, flat and IVF-PQ indexes are built and searched on the GPU (HNSW has no GPU
 version and stays on the CPU); files are always written in the CPU format, so an index built on a
 GPU machine opens anywhere. Search parameters are kept beside the index in ``vectors.json``.
@@ -23,14 +25,13 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 import faiss
 import numpy as np
 
-from smallmodels.errors import UsageError
+from core.errors import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -47,16 +48,6 @@ DEFAULT_REFINE_K = 128
 TRAIN_PER_LIST = 40
 KMEANS_ITERATIONS = 12
 DEVICES = ("auto", "cpu", "cuda")
-
-
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if not raw:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise UsageError(f"{name}={raw!r} is not a whole number") from None
 
 
 def gpu_count() -> int:
@@ -117,22 +108,18 @@ class FaissStore:
     ) -> None:
         self.folder = Path(folder)
         self.dimension = dimension
-        self.hnsw_threshold = (
-            hnsw_threshold
-            if hnsw_threshold is not None
-            else _env_int("TANDEM_FAISS_HNSW_THRESHOLD", DEFAULT_HNSW_THRESHOLD)
+        self.hnsw_threshold = int(
+            hnsw_threshold if hnsw_threshold is not None else DEFAULT_HNSW_THRESHOLD
         )
-        self.ivfpq_threshold = (
-            ivfpq_threshold
-            if ivfpq_threshold is not None
-            else _env_int("TANDEM_FAISS_IVFPQ_THRESHOLD", DEFAULT_IVFPQ_THRESHOLD)
+        self.ivfpq_threshold = int(
+            ivfpq_threshold if ivfpq_threshold is not None else DEFAULT_IVFPQ_THRESHOLD
         )
         self.hnsw_m = hnsw_m
         self.ef_construction = ef_construction
         self.nlist = nlist
         self.pq_m = pq_m
         self.seed = seed
-        self.device = device or os.environ.get("TANDEM_FAISS_DEVICE", "auto")
+        self.device = device or "auto"
         self.on_gpu = use_gpu(self.device)
         saved: dict[str, Any] = {}
         if not create:

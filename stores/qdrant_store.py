@@ -2,8 +2,9 @@
 
 Each index version is its own collection.
 
-* **Server mode** (``TANDEM_QDRANT_URL``): the collection is named ``tandem-<index>-v<N>``
-  (``TANDEM_QDRANT_SHARDS`` shards, ``TANDEM_QDRANT_REPLICAS`` replicas each); on publish the
+* **Server mode** (a server ``url``, the application's qdrant_url setting): the collection is
+  named ``tandem-<index>-v<N>`` (``shard_number`` shards, ``replication_factor`` replicas each:
+  the application's qdrant_shards / qdrant_replicas settings); on publish the
   alias ``tandem-<index>`` is switched to it in one atomic request (:func:`switch_alias`) and
   the collections of versions pruned from the data dir are deleted. Tandem itself reads the
   collection named in each version's manifest, so a serving process and its chunk store
@@ -27,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import re
 import threading
 from collections.abc import Mapping, Sequence
@@ -178,11 +178,6 @@ def _read_meta(folder: Path) -> dict[str, Any]:
         return {}
 
 
-def _env_int(name: str) -> int | None:
-    raw = os.environ.get(name, "").strip()
-    return int(raw) if raw.isdigit() and int(raw) > 0 else None
-
-
 class QdrantStore:
     backend = "qdrant"
 
@@ -217,10 +212,7 @@ class QdrantStore:
         try:
             self.client = server_client(url, api_key) if url else _local_client(self.folder)
             if create:
-                self._create(
-                    shard_number or _env_int("TANDEM_QDRANT_SHARDS"),
-                    replication_factor or _env_int("TANDEM_QDRANT_REPLICAS"),
-                )
+                self._create(shard_number, replication_factor)
             else:
                 self._count = int(self.client.count(self.collection, exact=True).count)
         except StoreUnavailable:
@@ -229,7 +221,7 @@ class QdrantStore:
             where = url or str(self.folder / LOCAL_FOLDER)
             hint = ""
             if not url and self.collection != COLLECTION:
-                hint = " (this index lives on a Qdrant server: set TANDEM_QDRANT_URL)"
+                hint = " (this index lives on a Qdrant server: configure its URL, qdrant_url)"
             raise StoreUnavailable(f"Qdrant at {where} is unavailable{hint}: {exc}") from exc
 
     def _where(self, url: str | None, api_key: str | None) -> tuple[str | None, str | None]:
@@ -237,9 +229,6 @@ class QdrantStore:
         local = (self.folder / LOCAL_FOLDER).is_dir() and self.collection == COLLECTION
         if local:
             return None, None
-        if url is None and self.collection != COLLECTION:
-            url = os.environ.get("TANDEM_QDRANT_URL") or None
-            api_key = api_key or os.environ.get("TANDEM_QDRANT_API_KEY") or None
         return url, api_key
 
     def _create(self, shards: int | None, replicas: int | None) -> None:

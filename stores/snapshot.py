@@ -14,6 +14,13 @@ from stores.chunkstore import ChunkStore
 from stores.layout import IndexLayout
 
 EMBEDDINGS = "embeddings.npy"
+#: The store options a published version takes when it is opened, per backend; the others (a
+#: FAISS device for a Qdrant index, a Qdrant URL for a FAISS one) are ignored, so that one set
+#: of options from the application serves every index.
+OPEN_OPTIONS: dict[str, frozenset[str]] = {
+    "faiss": frozenset({"device"}),
+    "qdrant": frozenset({"url", "api_key", "hnsw_ef"}),
+}
 
 
 def load_embeddings(folder: Path, mmap: bool = True) -> np.ndarray:
@@ -38,7 +45,8 @@ class IndexSnapshot:
         folder = layout.version_dir(version)
         manifest = layout.manifest(version)
         backend = manifest["store"]["backend"]
-        options = dict(store_options) if backend == "qdrant" else {}
+        wanted = OPEN_OPTIONS.get(backend, frozenset())
+        options = {k: v for k, v in store_options.items() if k in wanted and v is not None}
         if backend == "qdrant" and manifest["store"].get("mode") == "server":
             options["collection"] = manifest["store"]["collection"]
         vectors = open_store(backend, folder, manifest["embedder"]["dimension"], **options)

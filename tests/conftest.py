@@ -141,15 +141,48 @@ def build_index(data_dir: Path, name: str, corpus: Path) -> int:
 @pytest.fixture(scope="session", autouse=True)
 def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """ONNX exports of the session's models (fixture-trained ones included) go to a temporary
-    folder, not the user's ``~/.cache/tandem/onnx``, unless ``TANDEM_ONNX_CACHE`` is set."""
+    folder, not the user's ``~/.cache/tandem/onnx``, unless ``TANDEM_ONNX_CACHE`` is set.
+
+    The lower layers get it through :func:`smallmodels.runtime.configure`; the environment
+    variable is set too, for the app's settings (services started in this process apply them).
+    """
+    from smallmodels import runtime
+
     given = os.environ.get("TANDEM_ONNX_CACHE")
     folder = Path(given) if given else tmp_path_factory.mktemp("onnx-cache")
     os.environ["TANDEM_ONNX_CACHE"] = str(folder)
+    previous = runtime.configure(onnx_cache=folder)
     try:
         yield folder
     finally:
+        runtime.restore(previous)
         if given is None:
             os.environ.pop("TANDEM_ONNX_CACHE", None)
+
+
+@pytest.fixture(autouse=True)
+def _model_runtime_per_test() -> Iterator[None]:
+    """Whatever a test configures in :mod:`smallmodels.runtime` (directly, or by starting a
+    service whose settings are applied) is undone after it."""
+    from smallmodels import runtime
+
+    previous = runtime.current()
+    try:
+        yield
+    finally:
+        runtime.restore(previous)
+
+
+@pytest.fixture
+def model_runtime() -> Callable[..., None]:
+    """Configure :mod:`smallmodels.runtime` for one test (undone after it), as the app's
+    ``configure_lower_layers`` does: ``model_runtime(onnx_cache=path, embedder_backend=...)``."""
+    from smallmodels import runtime
+
+    def configure(**values: Any) -> None:
+        runtime.configure(**values)
+
+    return configure
 
 
 @pytest.fixture(scope="session")

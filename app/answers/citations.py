@@ -9,34 +9,24 @@ so that streamed tokens never show a marker the final answer does not have.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
-_BODY = r"\d+(?:\s*[,;\-–]\s*\d+)*"
-MARKER_RE = re.compile(r"(\s*)\[(" + _BODY + r")\]")
-_PARTIAL_RE = re.compile(r"\[[\d\s,;\-–]*")
-#: A range marker expands to at most this many numbers (``[1-100000]`` is not a citation list).
-MAX_RANGE = 50
+from core.text import MARKER_RE, MAX_RANGE, marker_numbers
+from core.text import PARTIAL_MARKER_RE as _PARTIAL_RE
+
+__all__ = [
+    "MARKER_RE",
+    "MAX_RANGE",
+    "CitationReport",
+    "MarkerFilter",
+    "marker_numbers",
+    "parse_markers",
+    "validate_citations",
+]
+
 #: Longest text held back while a possible marker is still open in a stream.
 MAX_PENDING = 40
-
-
-def marker_numbers(body: str) -> list[int]:
-    """Passage numbers named by a marker's body (``"1, 3-4"`` -> ``[1, 3, 4]``), in order."""
-    out: list[int] = []
-    for part in re.split(r"\s*[,;]\s*", body.strip()):
-        bounds = re.split(r"\s*[\-–]\s*", part)
-        try:
-            lo, hi = int(bounds[0]), int(bounds[-1])
-        except ValueError:
-            continue
-        if hi < lo or hi - lo >= MAX_RANGE:
-            hi = lo
-        for n in range(lo, hi + 1):
-            if n not in out:
-                out.append(n)
-    return out
 
 
 def parse_markers(text: str) -> list[int]:

@@ -30,7 +30,7 @@ from typing import Literal
 from app.generators.base import Generator, GeneratorUnavailable, Timeouts
 from app.generators.breaker import CircuitBreaker
 from app.settings import Settings
-from smallmodels.errors import TandemError
+from core.errors import TandemError
 
 log = logging.getLogger("tandem.answers")
 

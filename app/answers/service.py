@@ -44,7 +44,7 @@ from app.answers.router import LLMSlot, Mode, Plan, load_llm, plan_route, settin
 from app.answers.small import SmallAnswer, SmallAnswerer
 from app.generators.base import GeneratorError, GeneratorTimeout
 from app.settings import Settings
-from smallmodels.errors import TandemError
+from core.errors import TandemError
 
 log = logging.getLogger("tandem.answers")
 

@@ -168,7 +168,7 @@ class SmallAnswerer:
         ]
         scores = [float(c[1]) * math.exp(-self.rank_prior * c[0].passage_index) for c in clusters]
         if embedder is not None and self.sentence_temperature and len(clusters) > 1:
-            scores = self._weigh_by_sentence(question, sentences, scores, embedder)
+            scores = self.weigh_by_sentence(question, sentences, scores, embedder)
         best = max(range(len(clusters)), key=lambda i: scores[i])
         span = clusters[best][0]
         text = " ".join(span.text.split())  # a span may cross a line break
@@ -185,7 +185,7 @@ class SmallAnswerer:
             passage=passage,
         )
 
-    def _weigh_by_sentence(
+    def weigh_by_sentence(
         self, question: str, sentences: list[str], masses: list[float], embedder: Any
     ) -> list[float]:
         """Candidate masses re-weighted by how close each one's sentence is to the question
@@ -208,7 +208,7 @@ class SmallAnswerer:
 
     # -- sentence fallback ----------------------------------------------------------------------
     def _best_sentence(self, question: str, passages: list[Passage], embedder: Any) -> SmallAnswer:
-        from smallmodels.reader import sentence_bounds
+        from core.text import sentence_bounds
 
         units: list[tuple[int, int, str]] = []  # (passage index, sentence index, text)
         for pi, p in enumerate(passages):

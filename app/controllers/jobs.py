@@ -55,7 +55,7 @@ from app.jobs.sources import (
 from app.schemas import ErrorBody
 from app.security import principal_of, require_index_access
 from app.state import ServiceState
-from smallmodels.errors import TandemError
+from core.errors import TandemError
 from stores.errors import IndexNotFound
 from stores.layout import IndexLayout, check_name
 
@@ -273,11 +273,10 @@ class JobsController(Controller):
         return JobList(jobs=[r.public() for r in records])
 
 
-CONTROLLERS = [JobsController]
-
-
 @asynccontextmanager
-async def _jobs_lifespan(app: Litestar, state: ServiceState) -> AsyncIterator[None]:
+async def jobs_hook(app: Litestar, state: ServiceState) -> AsyncIterator[None]:
+    """Start and stop the job backend (unless ``TANDEM_JOBS_ENABLED=0``); with Redis, the
+    readiness component ``jobs``."""
     settings = state.settings
     if not settings.jobs_enabled:
         log.info("jobs API off (TANDEM_JOBS_ENABLED=0)")
@@ -300,8 +299,3 @@ async def _jobs_lifespan(app: Litestar, state: ServiceState) -> AsyncIterator[No
         state.extras.pop(EXTRA, None)
         state.health_checks.pop(EXTRA, None)
         await backend.close()
-
-
-def lifespan_hooks() -> dict[str, Any]:
-    """The ``jobs`` lifespan hook: start and stop the job backend."""
-    return {EXTRA: _jobs_lifespan}

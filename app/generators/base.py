@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
-from smallmodels.errors import TandemError
+from core.errors import TandemError
 
 #: One chat message: ``{"role": "system"|"user"|"assistant", "content": "..."}``.
 Message = dict[str, str]

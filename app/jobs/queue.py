@@ -47,7 +47,7 @@ from app.jobs.models import (
 from app.jobs.progress import ProgressTracker
 from app.jobs.sources import remove_folder, upload_folder, upload_root
 from app.settings import Settings
-from smallmodels.errors import TandemError, UsageError
+from core.errors import TandemError, UsageError
 
 if TYPE_CHECKING:
     from saq import Job, Queue

@@ -19,8 +19,8 @@ from app.jobs.models import JobSpec, error_dict
 from app.jobs.progress import ProgressTracker
 from app.jobs.sources import check_remove_sources, resolve_sources, upload_folder
 from app.settings import Settings
+from core.errors import TandemError
 from indexers.builder import BuildCancelled, BuildOptions, BuildResult, run_build
-from smallmodels.errors import TandemError
 from stores.errors import IndexBusy
 from stores.layout import IndexLayout
 
@@ -47,10 +47,9 @@ def build_options(
         text_field=str(o.get("text_field") or "text"),
         dedup=bool(o.get("dedup", True)),
         batch_size=int(o.get("batch_size") or 64),
-        qdrant_url=settings.qdrant_url,
-        qdrant_api_key=settings.qdrant_api_key,
         on_progress=on_progress,
         cancelled=cancelled,
+        **settings.build_store_options(),
     )
     if o.get("overlap_tokens") is not None:
         opts.overlap_tokens = int(o["overlap_tokens"])

@@ -22,6 +22,7 @@ from typing import Any
 # a job would hold the event loop, and so the job's heartbeat, for seconds.
 import app.jobs.runner  # noqa: F401
 from app.jobs.queue import FUNCTION, Keys, after_job, make_queue, run_job, sweep_forever
+from app.runtime import configure_lower_layers
 from app.settings import Settings
 
 log = logging.getLogger("tandem.worker")
@@ -55,6 +56,8 @@ async def _heartbeat(path: Path) -> None:
 def build_worker(settings: Settings, concurrency: int | None = None, burst: bool = False) -> Any:
     """The saq ``Worker`` over the job queue (not started)."""
     from saq import Worker
+
+    configure_lower_layers(settings)
 
     queue = make_queue(settings, worker=True)
     keys = Keys(settings.cache_prefix)

@@ -215,7 +215,7 @@ def test_reader_candidates_are_weighed_by_their_sentence() -> None:
         "The first crewed Moon landing took place on 20 July 1969.",
     ]
     masses = [0.15, 0.05]  # the reader prefers the wrong date
-    weighed = small._weigh_by_sentence(
+    weighed = small.weigh_by_sentence(
         "When did the first crew land on the Moon?", sentences, masses, small.embedder
     )
     assert sum(weighed) == pytest.approx(sum(masses))

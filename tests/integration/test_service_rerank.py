@@ -101,7 +101,7 @@ def real_reranker(fixture_index: Any, tmp_path_factory: pytest.TempPathFactory) 
     from the fixture corpus alone (``tandem reranker train --corpus``'s code path)."""
     if REAL_SPEC:
         return REAL_SPEC
-    from smallmodels.training.reranker import train_reranker
+    from training.reranker import train_reranker
 
     out = tmp_path_factory.mktemp("reranker") / "fixture-reranker"
     train_reranker(

@@ -26,8 +26,8 @@ from app.errors import (
 )
 from app.limiter import EmbeddingBatcher, ModelLimiter
 from app.logging import REQUEST_ID, JSONFormatter
+from core.errors import ModelNotFound, UsageError
 from retrievers.errors import RerankerUnavailable
-from smallmodels.errors import ModelNotFound, UsageError
 from stores.errors import EmbedderMismatch, IndexBusy, IndexNotFound, StoreUnavailable
 
 

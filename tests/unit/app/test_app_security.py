@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.commands.serve import check_bind
+from app.cli.serve import check_bind
 from app.errors import InvalidRequest, RateLimited
 from app.security import (
     KeyRing,
@@ -16,7 +16,7 @@ from app.security import (
     normalise_query,
     parse_api_keys,
 )
-from smallmodels.errors import UsageError
+from core.errors import UsageError
 from stores.errors import InvalidIndexName
 
 

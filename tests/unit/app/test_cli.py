@@ -1,7 +1,8 @@
-"""The CLI contract: --json keys, exit codes, one-line errors, kill safety."""
+"""The CLI contract: --json keys, exit codes, one-line errors, kill safety, its layout."""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import signal
@@ -12,8 +13,12 @@ from pathlib import Path
 
 import pytest
 
+import app.cli.root as cli_root
 from app.cli import main
+from core.errors import NotConfigured
 from indexers.builder import run_build
+
+APP = Path(__file__).resolve().parents[3] / "app"
 
 BUILD_KEYS = {
     "index",
@@ -142,3 +147,86 @@ def test_killed_build_leaves_previous_version_serving(
     # The next build clears the half-written staging folder and publishes v2.
     res = run_build(data_dir, "k", [corpus])
     assert res.version == 2 and not list(root.glob(".build-*"))
+
+
+# -- layout: one package, an explicit list of groups, plugins, one error mapper ------------------
+def _imports(path: Path) -> set[str]:
+    """Every module ``path`` imports (``from a import b`` gives ``a`` and ``a.b``)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)
+    return names
+
+
+def test_every_command_comes_from_the_explicit_group_list() -> None:
+    import typer
+
+    names = set(typer.main.get_command(cli_root.cli).commands)  # type: ignore[attr-defined]
+    assert {m.__name__.rsplit(".", 1)[1] for m in cli_root.GROUPS} == names - {"bench"}
+    assert names == {
+        *("index", "search", "serve", "ask", "worker", "reranker", "reader", "checker"),
+        "bench",
+    }
+
+
+def test_the_product_never_imports_bench_and_commands_never_import_the_root() -> None:
+    for path in APP.rglob("*.py"):
+        imported = _imports(path)
+        assert not {n for n in imported if n == "bench" or n.startswith("bench.")}, path
+        if path.parent.name == "cli" and path.name not in ("__init__.py", "__main__.py", "root.py"):
+            assert not {"app.cli", "app.cli.root"} & imported, f"{path} imports the CLI root"
+
+
+def test_only_the_mapper_catches_tandem_errors() -> None:
+    for path in (APP / "cli").glob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        assert "fail(" not in text, path
+        if path.name != "common.py":
+            assert "except TandemError" not in text, path
+
+
+class _EntryPoint:
+    def __init__(self, name: str, module: str, error: BaseException | None = None) -> None:
+        self.name, self.module, self.error = name, module, error
+        self.registered: list[object] = []
+
+    def load(self) -> object:
+        if self.error is not None:
+            raise self.error
+        return self.registered.append
+
+
+def test_plugins_missing_modules_are_skipped_other_errors_propagate(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    gone = _EntryPoint("gone", "nobench.cli", ModuleNotFoundError("x", name="nobench"))
+    also_gone = _EntryPoint("also", "bench.cli", ModuleNotFoundError("x", name="bench.cli"))
+    ok = _EntryPoint("ok", "fine.cli")
+    eps = [gone, also_gone, ok]
+    monkeypatch.setattr(cli_root, "entry_points", lambda group: eps)
+    target = object()
+    cli_root.register_plugins(target)  # type: ignore[arg-type]
+    assert ok.registered == [target]
+    broken = _EntryPoint("broken", "fine.cli", ModuleNotFoundError("x", name="matplotlib"))
+    monkeypatch.setattr(cli_root, "entry_points", lambda group: [broken])
+    with pytest.raises(ModuleNotFoundError):
+        cli_root.register_plugins(target)  # type: ignore[arg-type]
+    bad = _EntryPoint("bad", "fine.cli", ImportError("cannot import name"))
+    monkeypatch.setattr(cli_root, "entry_points", lambda group: [bad])
+    with pytest.raises(ImportError):
+        cli_root.register_plugins(target)  # type: ignore[arg-type]
+
+
+def test_the_mapper_prints_one_line_with_the_errors_exit_code(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, data_dir: Path
+) -> None:
+    def boom(*_args: object, **_kwargs: object) -> None:
+        raise NotConfigured("nothing configured here")
+
+    monkeypatch.setattr("stores.layout.list_indexes", boom)
+    code, out, err = run(capsys, "--data-dir", str(data_dir), "index", "list")
+    assert (code, out, err) == (1, "", "error: nothing configured here\n")

@@ -1,8 +1,10 @@
-"""``tandem bench speed`` and ``tandem bench suite`` argument checks, through the real CLI."""
+"""``tandem bench``: found through its entry point; ``speed`` and ``suite``, ``faithfulness`` and
+``swapped`` argument checks, through the real CLI."""
 
 from __future__ import annotations
 
 import json
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
@@ -20,12 +22,49 @@ PARAGRAPHS = [
 
 
 def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    return _run_err(capsys, *args)[:2]
+
+
+def _run_err(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     try:
         main(list(args))
         code = 0
     except SystemExit as exc:
         code = int(exc.code or 0)
-    return code, capsys.readouterr().out
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_bench_registers_through_its_entry_point() -> None:
+    import typer
+
+    import bench.cli
+    from app.cli import cli
+
+    (ep,) = [ep for ep in entry_points(group="tandem.cli") if ep.name == "bench"]
+    assert ep.load() is bench.cli.register
+    bench_group = typer.main.get_command(cli).commands["bench"]  # type: ignore[attr-defined]
+    assert list(bench_group.commands) == [
+        *("retrieval", "answers", "serve", "faithfulness", "swapped"),
+        *("suite", "scale", "speed", "llamaindex"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["faithfulness", "--halueval", "/nonexistent.jsonl"], "HaluEval file not found"),
+        (["swapped", "--squad", "/nonexistent.json"], "SQuAD file not found"),
+        (["retrieval", "--squad", "/nonexistent.json"], "file not found"),
+        (["scale", "--device", "tpu"], "--device: cpu, cuda or auto"),
+    ],
+)
+def test_bad_bench_input_gives_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    code, out, err = _run_err(capsys, "bench", *args)
+    assert code == 2 and out == ""
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
 
 
 @pytest.mark.slow

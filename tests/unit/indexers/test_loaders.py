@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import UsageError
 from indexers.curate import document_problem, duplicate_mask
 from indexers.loaders import load_paths
-from smallmodels.errors import UsageError
 
 
 def test_every_format_loads_with_stable_ids_and_metadata(corpus: Path) -> None:

@@ -59,12 +59,12 @@ def untrained_reranker(tmp_path_factory: pytest.TempPathFactory) -> CrossEncoder
     """A real CrossEncoder folder: MiniLM with a fresh (seeded) 1-logit head."""
     import torch
 
-    from smallmodels.training.reranker import _fresh_model, _save
+    from training.reranker import fresh_model, save_cross_encoder
 
     torch.manual_seed(0)
     root = tmp_path_factory.mktemp("ce")
-    model, tokenizer = _fresh_model(None)
-    _save(model, tokenizer, root / "ce", root / "hf", 64)
+    model, tokenizer = fresh_model(None)
+    save_cross_encoder(model, tokenizer, root / "ce", root / "hf", 64)
     return CrossEncoderReranker(str(root / "ce"), top_n=3)
 
 
@@ -102,17 +102,17 @@ def test_rerank_without_a_reranker_is_refused(fixture_index: Any) -> None:
 def test_bench_rerank_method_adds_hybrid_rerank(
     fixture_index: Any, untrained_reranker: CrossEncoderReranker, tmp_path: Path
 ) -> None:
-    from bench.rerank import MemoReranker, _searcher
+    from bench.rerank import MemoReranker, make_searcher
 
     memo = MemoReranker(untrained_reranker)
     memo.fusion_weight = 0.5
-    fn = _searcher(memo, "hybrid+rerank")
+    fn = make_searcher(memo, "hybrid+rerank")
     r = Retriever(fixture_index.data_dir, fixture_index.name, candidates=100)
     out = fn(r, ["lava and magma", "sourdough starter"])
     assert len(out) == 2 and all("rerank" in x.timings_ms for x in out)
     assert r.reranker is None  # restored
     assert memo.stats["hybrid+rerank"]["pairs"] == 6
-    again = _searcher(memo.with_fusion(0.0), "hybrid+ce")(r, ["lava and magma"])
+    again = make_searcher(memo.with_fusion(0.0), "hybrid+ce")(r, ["lava and magma"])
     assert memo.stats["hybrid+ce"]["pairs"] == 0  # memoised
     assert {h.chunk_id for h in again[0].hits[:3]} == {h.chunk_id for h in out[0].hits[:3]}
     r.close()

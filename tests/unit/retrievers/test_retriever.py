@@ -5,10 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.errors import UsageError
 from indexers.builder import BuildOptions, run_build
 from retrievers.fusion import rrf
 from retrievers.retriever import Retriever
-from smallmodels.errors import UsageError
 
 
 def test_rrf_orders_by_summed_reciprocal_ranks() -> None:

@@ -1,23 +1,17 @@
-"""The groundedness checker: sentence splitting, training data, a short real training run,
-checking, the faithfulness benchmark and the CLI's error path."""
+"""The groundedness checker: passage windows, a short real training run, checking, the reader
+blend and the faithfulness benchmark. The training data is tested in
+tests/unit/training/test_train_checker.py, the sentence splitter and markers in
+tests/unit/core/test_text.py."""
 
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from smallmodels.checker import (
-    CrossEncoderChecker,
-    cited_passages,
-    passage_windows,
-    split_sentences,
-    strip_markers,
-)
-from smallmodels.errors import ModelNotFound, UsageError
+from core.errors import ModelNotFound, UsageError
+from smallmodels.checker import CrossEncoderChecker, passage_windows
 
 CITIES = [
     ("Arlen", "Brevia", 1742, "salt"),
@@ -97,7 +91,7 @@ def data_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def trained(data_files: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from smallmodels.training.checker import train_checker
+    from training.checker import train_checker
 
     halu, squad = data_files
     out = tmp_path_factory.mktemp("checker-model") / "checker"
@@ -122,28 +116,6 @@ def trained(data_files: tuple[Path, Path], tmp_path_factory: pytest.TempPathFact
 # -- text handling ---------------------------------------------------------------------------
 
 
-def test_split_sentences_keeps_markers_with_their_sentence() -> None:
-    text = (
-        "Paris is the capital of France [1]. It has 2.1 million people.[2] "
-        "Dr. Smith agrees. [1][3] J. K. Rowling lived in the U.S. Army base for a while.\n"
-        "- a list item [2, 3]"
-    )
-    assert split_sentences(text) == [
-        "Paris is the capital of France [1].",
-        "It has 2.1 million people.[2]",
-        "Dr. Smith agrees. [1][3]",
-        "J. K. Rowling lived in the U.S. Army base for a while.",
-        "- a list item [2, 3]",
-    ]
-    assert split_sentences("") == []
-    assert split_sentences("no final stop") == ["no final stop"]
-
-
-def test_markers_are_parsed_and_stripped() -> None:
-    assert cited_passages("a [1] b [2, 3] c [4-5] again [1]") == [0, 1, 2, 3, 4]
-    assert strip_markers("Paris [1] is big [2,3].") == "Paris is big."
-
-
 def test_long_passages_are_windowed_by_sentences() -> None:
     passage = " ".join(f"Sentence {i} talks about topic number {i} today." for i in range(40))
     windows = passage_windows(passage, max_words=50)
@@ -152,77 +124,6 @@ def test_long_passages_are_windowed_by_sentences() -> None:
     assert all(f"topic number {i} today." in passage for i in range(40))
     assert any("topic number 39" in w for w in windows)
     assert passage_windows("short one.") == ["short one."]
-
-
-# -- training data ---------------------------------------------------------------------------
-
-
-def test_squad_groups_have_hard_wrong_answers(data_files: tuple[Path, Path]) -> None:
-    from smallmodels.training.checker import squad_groups
-
-    groups = squad_groups([data_files[1]], random.Random(0))
-    assert len(groups) == 18
-    year = next(g for g in groups if g.question == "When was Arlen founded?")
-    assert year.answers[0] == "1742" and year.kinds[0] == "right"
-    assert "other_question" in year.kinds and "swapped" in year.kinds
-    other = year.answers[year.kinds.index("other_question")]
-    assert other in {"salt trade", "Brevia"}
-    swapped = year.answers[year.kinds.index("swapped")]
-    assert swapped != "1742" and swapped.isdigit()
-
-
-def test_sentence_groups_swap_the_answer_inside_its_sentence(
-    data_files: tuple[Path, Path],
-) -> None:
-    from smallmodels.training.checker import Group, sentence_group
-
-    passage = _knowledge(*CITIES[0])
-    group = Group(
-        "When was Arlen founded?",
-        passage,
-        ["1742", "salt trade", "1750", "not anywhere"],
-        ["right", "other_question", "swapped", "hallucinated"],
-        "squad",
-    )
-    made = sentence_group(group)
-    assert made is not None
-    assert made.answers == [
-        "It was founded in 1742 by merchants.",
-        "It was founded in salt trade by merchants.",
-        "It was founded in 1750 by merchants.",
-    ]
-    assert made.kinds == ["right_sentence", "other_question_sentence", "swapped_sentence"]
-    absent = Group("q", passage, ["Zorblax", "1742"], ["right", "same_type"])
-    assert sentence_group(absent) is None
-
-
-def test_bad_halueval_file_is_one_clear_error(tmp_path: Path) -> None:
-    from smallmodels.training.checker import CheckerDataError, load_halueval
-
-    with pytest.raises(CheckerDataError, match="not found"):
-        load_halueval(tmp_path / "missing.jsonl")
-    bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"knowledge": "k", "question": "q"}\n')
-    with pytest.raises(CheckerDataError, match="right_answer"):
-        load_halueval(bad)
-    bad.write_text("not json\n")
-    with pytest.raises(CheckerDataError, match=":1 is not JSON"):
-        load_halueval(bad)
-
-
-def test_cli_train_bad_file_exits_2_with_one_line(tmp_path: Path) -> None:
-    from app.commands.checker import app
-
-    runner = CliRunner()
-    result = runner.invoke(app, ["train", str(tmp_path / "out"), "--halueval", "/nope.jsonl"])
-    assert result.exit_code == 2
-    assert "HaluEval file not found" in result.output
-    assert "Traceback" not in result.output
-    bad = tmp_path / "bad.jsonl"
-    bad.write_text("[1, 2]")
-    result = runner.invoke(app, ["train", str(tmp_path / "out"), "--halueval", str(bad)])
-    assert result.exit_code == 2
-    assert "not a HaluEval QA row" in result.output
 
 
 def test_a_bi_encoder_is_not_a_checker() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -11,13 +12,15 @@ import pytest
 
 pytest.importorskip("onnxruntime")
 
+from core.errors import UsageError
 from indexers.builder import BuildOptions, run_build
 from retrievers.retriever import Retriever
-from smallmodels.embedder import BACKEND_ENV, embedder_backend, load_embedder
-from smallmodels.errors import UsageError
+from smallmodels.embedder import embedder_backend, load_embedder
 from smallmodels.onnx_backend import (
     INT8_FILE,
     OnnxCrossEncoder,
+    cache_root,
+    default_threads,
     ensure_onnx,
     export_dir,
 )
@@ -77,18 +80,23 @@ def test_spec_selects_the_backend_and_keeps_the_fingerprint() -> None:
         embedder_backend({"backend": "tensorrt"})
 
 
-def test_backend_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(BACKEND_ENV, "onnx-int8")
+def test_backend_from_the_runtime_configuration(model_runtime: Callable[..., None]) -> None:
+    model_runtime(embedder_backend="torch")
+    assert embedder_backend({}) == "torch"
+    assert embedder_backend({"backend": "onnx"}) == "onnx"
+    model_runtime(embedder_backend="ONNX-int8 ")  # case and spaces ignored
     assert embedder_backend({}) == "onnx-int8"
-    assert embedder_backend({"backend": "torch"}) == "torch"
+    model_runtime(embedder_backend="torch-int8")  # a backend of the cross-encoders only
+    with pytest.raises(UsageError, match="embedder backend 'torch-int8'"):
+        embedder_backend({})
 
 
 def test_default_backend_falls_back_to_torch_without_onnxruntime(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, model_runtime: Callable[..., None]
 ) -> None:
     import smallmodels.embedder as embedder
 
-    monkeypatch.delenv(BACKEND_ENV, raising=False)
+    model_runtime(embedder_backend=None)
     monkeypatch.setattr(embedder, "DEFAULT_BACKEND", "onnx-int8")
     assert embedder_backend({}) == "onnx-int8"
     monkeypatch.setattr(embedder, "onnx_runtime_available", lambda: False)
@@ -109,9 +117,18 @@ def test_export_is_cached_once() -> None:
     assert not list(first.parent.glob("*.tmp"))
 
 
-def test_cache_folder_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("TANDEM_ONNX_CACHE", str(tmp_path))
+def test_cache_folder_from_the_runtime_configuration(
+    model_runtime: Callable[..., None], tmp_path: Path
+) -> None:
+    model_runtime(onnx_cache=tmp_path)
     assert export_dir(resolve(None), "embedder").parent == tmp_path
+    model_runtime(onnx_cache=None)
+    assert cache_root() == Path.home() / ".cache" / "tandem" / "onnx"
+
+
+def test_threads_from_the_runtime_configuration(model_runtime: Callable[..., None]) -> None:
+    model_runtime(onnx_threads=3)
+    assert default_threads() == 3
 
 
 def test_index_built_and_queried_with_int8(corpus: Path, data_dir: Path) -> None:
@@ -131,14 +148,14 @@ def test_index_built_and_queried_with_int8(corpus: Path, data_dir: Path) -> None
 
 @pytest.mark.slow
 def test_cross_encoder_export_matches_pytorch(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, model_runtime: Callable[..., None]
 ) -> None:
     """A sequence-classification head on MiniLM (untrained: agreement is what counts)."""
     import torch
     from sentence_transformers import CrossEncoder
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    monkeypatch.setenv("TANDEM_ONNX_CACHE", str(tmp_path / "cache"))
+    model_runtime(onnx_cache=tmp_path / "cache")
     folder = tmp_path / "ce"
     torch.manual_seed(0)
     base = resolve(None).path

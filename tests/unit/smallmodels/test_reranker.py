@@ -1,8 +1,13 @@
-"""The cross-encoder reranker: passage focusing, training (SQuAD and corpus), loading, scoring."""
+"""The cross-encoder reranker: passage focusing, loading, scoring, backends, the score CLI.
+
+The model is trained for these tests on a tiny SQuAD fixture (the training itself is tested in
+tests/unit/training/test_train_reranker.py).
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,16 +15,15 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from smallmodels.errors import UsageError
+from core.errors import UsageError
 from smallmodels.reranker import (
-    CONFIG_FILE,
     CrossEncoderReranker,
     Reranker,
     focus_passage,
     load_reranker,
     passage_word_budget,
 )
-from smallmodels.training.reranker import ndcg10, pseudo_query, train_reranker
+from training.reranker import train_reranker
 
 TOWNS = [
     "Avalon",
@@ -39,6 +43,8 @@ TOWNS = [
     "Oakridge",
     "Pembury",
 ]
+
+
 FOUNDERS = [
     "Alice Moreau",
     "Boris Lindqvist",
@@ -49,6 +55,8 @@ FOUNDERS = [
     "Greta Olsen",
     "Hugo Brandt",
 ]
+
+
 GOODS = [
     "glass lanterns",
     "wool blankets",
@@ -131,38 +139,7 @@ def test_focus_passage_keeps_the_window_with_the_query_words() -> None:
     assert passage_word_budget("Who founded Avalon?", 64) < passage_word_budget("x", 128)
 
 
-def test_pseudo_query_is_a_cropped_sentence_and_ndcg() -> None:
-    import random
-
-    sentence = " ".join(f"word{i}" for i in range(40))
-    q = pseudo_query(sentence, random.Random(0), max_words=12)
-    assert 3 <= len(q.split()) <= 12 and set(q.split()) <= set(sentence.split())
-    assert ndcg10(["a", "b"], "a") == 1.0
-    assert ndcg10(["a", "b", "c"], "c") == pytest.approx(0.5)
-    assert ndcg10([f"x{i}" for i in range(10)] + ["c"], "c") == 0.0
-
-
-# -- training from SQuAD -------------------------------------------------------------------------
-@pytest.mark.slow
-def test_train_from_squad_writes_a_loadable_cross_encoder(
-    squad_model: tuple[Path, dict[str, Any]],
-) -> None:
-    out, figures = squad_model
-    assert figures["steps"] == 8 and figures["data"]["source"] == "squad"
-    assert figures["data"]["train_queries"] > 20 and figures["heldout"]["queries"] >= 3
-    assert figures["first_loss"] is not None and np.isfinite(figures["last_loss"])
-    for name in ("config.json", "model.safetensors", "README.md", CONFIG_FILE):
-        assert (out / name).is_file(), name
-    card = (out / "README.md").read_text()
-    assert "Steps: 8" in card and "tiny.json" in card and "Held-out" in card
-    config = json.loads((out / CONFIG_FILE).read_text())
-    assert config["max_length"] == 64 and config["top_n"] == 8
-    assert config["backend"] in {"torch", "torch-int8", "onnx-int8"} and config["fusion"] >= 0
-    # A few steps on look-alike paragraphs already tell the asked-for town from the others.
-    held = figures["heldout"]
-    assert held["rerank_ndcg@10"] > 0.6, held
-
-
+# -- the trained reranker ------------------------------------------------------------------------
 @pytest.mark.slow
 def test_trained_reranker_orders_relevant_passages_first(
     squad_model: tuple[Path, dict[str, Any]],
@@ -209,10 +186,10 @@ def test_spec_options_override_the_folder_config(
 
 @pytest.mark.slow
 def test_onnx_backends_score_like_torch(
-    squad_model: tuple[Path, dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    squad_model: tuple[Path, dict[str, Any]], tmp_path: Path, model_runtime: Callable[..., None]
 ) -> None:
     pytest.importorskip("onnxruntime")
-    monkeypatch.setenv("TANDEM_ONNX_CACHE", str(tmp_path / "onnx"))
+    model_runtime(onnx_cache=tmp_path / "onnx")
     out, _ = squad_model
     texts = [town_paragraph(i) for i in range(4)]
     torch_scores = CrossEncoderReranker(f"{out}@backend=torch").score("Who founded Brindle?", texts)
@@ -225,65 +202,6 @@ def test_onnx_backends_score_like_torch(
     assert int(np.argmax(scores)) == int(np.argmax(torch_scores)) == 1
     assert int8.describe()["pairs_scored"] == 4 and int8.describe()["backend"] == "onnx-int8"
     assert int8.score("anything", []).shape == (0,)
-
-
-# -- training from a corpus alone ----------------------------------------------------------------
-@pytest.mark.slow
-def test_train_from_corpus_pseudo_queries(fixture_index: Any, tmp_path: Path) -> None:
-    figures = train_reranker(
-        tmp_path / "corpus-model",
-        corpus_index=fixture_index.name,
-        data_dir=fixture_index.data_dir,
-        steps=3,
-        batch_groups=2,
-        negatives=2,
-        max_length=64,
-        heldout=2,
-        top_n=5,
-        progress=False,
-        log=lambda _m: None,
-    )
-    assert figures["data"]["source"] == "corpus" and figures["steps"] == 3
-    assert figures["data"]["train_queries"] >= 2 and figures["heldout"]["queries"] >= 1
-    assert "pseudo-queries" in (tmp_path / "corpus-model" / "README.md").read_text()
-    scores = CrossEncoderReranker(str(tmp_path / "corpus-model")).score("lava", ["a", "b c"])
-    assert scores.shape == (2,) and np.isfinite(scores).all()
-
-
-def test_fresh_model_trains_only_the_top_layers() -> None:
-    from smallmodels.training.reranker import _fresh_model
-
-    model, _ = _fresh_model(None, train_layers=2)
-    trainable = {
-        n.split(".")[3] for n, p in model.named_parameters() if p.requires_grad and ".layer." in n
-    }
-    assert trainable == {"4", "5"}
-    assert not model.get_input_embeddings().weight.requires_grad
-    assert all(p.requires_grad for p in model.classifier.parameters())
-
-
-def test_train_wants_exactly_one_source(tmp_path: Path) -> None:
-    with pytest.raises(UsageError):
-        train_reranker(tmp_path / "m", progress=False)
-    with pytest.raises(UsageError):
-        train_reranker(tmp_path / "m", squad_files=["x.json"], corpus_index="i", data_dir=tmp_path)
-
-
-def test_cli_train_rejects_bad_input(tmp_path: Path) -> None:
-    from app.cli import cli
-
-    runner = CliRunner()
-    res = runner.invoke(cli, ["reranker", "train", str(tmp_path / "m")])
-    assert res.exit_code == 2 and "exactly one" in res.output
-    res = runner.invoke(
-        cli, ["reranker", "train", str(tmp_path / "m"), "--squad", str(tmp_path / "missing.json")]
-    )
-    assert res.exit_code == 2 and "not found" in res.output
-    res = runner.invoke(
-        cli,
-        ["--data-dir", str(tmp_path), "reranker", "train", str(tmp_path / "m"), "--corpus", "nope"],
-    )
-    assert res.exit_code == 2 and "nope" in res.output
 
 
 @pytest.mark.slow

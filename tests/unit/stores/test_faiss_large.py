@@ -9,8 +9,15 @@ import numpy as np
 import pytest
 
 from bench.scale import exact_top_k, recall_at_k, synthetic_vectors
-from smallmodels.errors import UsageError
-from stores.faiss_store import FaissStore, default_nlist, default_pq_m, gpu_count
+from core.errors import UsageError
+from stores.faiss_store import (
+    DEFAULT_HNSW_THRESHOLD,
+    DEFAULT_IVFPQ_THRESHOLD,
+    FaissStore,
+    default_nlist,
+    default_pq_m,
+    gpu_count,
+)
 
 N = 6000
 DIM = 384
@@ -38,14 +45,15 @@ def test_kind_follows_the_two_thresholds(tmp_path: Path) -> None:
     assert [store.kind_for(n) for n in (10, 11, 100, 101)] == ["flat", "hnsw", "hnsw", "ivfpq"]
 
 
-def test_thresholds_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TANDEM_FAISS_HNSW_THRESHOLD", "5")
-    monkeypatch.setenv("TANDEM_FAISS_IVFPQ_THRESHOLD", "50")
+def test_thresholds_and_device_default_without_arguments(tmp_path: Path) -> None:
     store = FaissStore(tmp_path, DIM, create=True)
-    assert (store.hnsw_threshold, store.ivfpq_threshold) == (5, 50)
-    monkeypatch.setenv("TANDEM_FAISS_IVFPQ_THRESHOLD", "many")
+    assert (store.hnsw_threshold, store.ivfpq_threshold) == (
+        DEFAULT_HNSW_THRESHOLD,
+        DEFAULT_IVFPQ_THRESHOLD,
+    )
+    assert store.device == "auto"
     with pytest.raises(UsageError):
-        FaissStore(tmp_path, DIM, create=True)
+        FaissStore(tmp_path, DIM, create=True, device="tpu")
 
 
 def test_defaults_for_ivfpq_shapes() -> None:

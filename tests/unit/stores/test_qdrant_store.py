@@ -146,13 +146,11 @@ def test_server_mode_collections_alias_and_pruning(server: QdrantClient, tmp_pat
         assert aliases == {"tandem-docs": f"tandem-docs-v{version}"}
     # v1 is pruned like its folder would be (two versions kept)
     assert index_collections(server, "docs") == {2: "tandem-docs-v2", 3: "tandem-docs-v3"}
-    # a version opened by a process with no URL configured finds the server in the environment
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TANDEM_QDRANT_URL", URL)
-        reopened = QdrantStore(tmp_path / "v3", DIM, collection=collection_name("docs", 3))
-        assert reopened.count == 10 and reopened.supports_filters({"topic": ["food"]})
-        reopened.close()
-    with pytest.raises(StoreUnavailable, match="TANDEM_QDRANT_URL"):
+    # a server version is opened with the URL its caller passes (the app's qdrant_url)
+    reopened = QdrantStore(tmp_path / "v3", DIM, url=URL, collection=collection_name("docs", 3))
+    assert reopened.count == 10 and reopened.supports_filters({"topic": ["food"]})
+    reopened.close()
+    with pytest.raises(StoreUnavailable, match="lives on a Qdrant server"):
         QdrantStore(tmp_path / "v3", DIM, collection=collection_name("docs", 3))
     # a local-mode index stays local even when a server is configured
     local = tmp_path / "local"
@@ -174,3 +172,30 @@ def test_server_mode_collections_alias_and_pruning(server: QdrantClient, tmp_pat
 
 def test_a_failed_alias_switch_does_not_fail_the_build(server: QdrantClient) -> None:
     assert switch_alias(URL, None, "ghost", 7) is False  # no such collection: logged
+
+
+def test_shards_and_replicas_are_passed_to_a_new_server_collection(
+    server: QdrantClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    created: list[dict[str, Any]] = []
+    create = server.create_collection
+
+    def spy(name: str, **kwargs: Any) -> Any:
+        created.append(kwargs)
+        return create(name, **kwargs)
+
+    monkeypatch.setattr(server, "create_collection", spy)
+    store = QdrantStore(
+        tmp_path,
+        DIM,
+        create=True,
+        url=URL,
+        collection=collection_name("docs", 1),
+        shard_number=3,
+        replication_factor=2,
+    )
+    store.close()
+    assert (created[-1]["shard_number"], created[-1]["replication_factor"]) == (3, 2)
+    store = QdrantStore(tmp_path, DIM, create=True, url=URL, collection=collection_name("docs", 2))
+    store.close()
+    assert "shard_number" not in created[-1] and "replication_factor" not in created[-1]

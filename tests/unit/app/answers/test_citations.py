@@ -6,20 +6,9 @@ import random
 
 import pytest
 
-from app.answers.citations import (
-    MarkerFilter,
-    marker_numbers,
-    parse_markers,
-    validate_citations,
-)
+from app.answers.citations import MarkerFilter, parse_markers, validate_citations
 
-
-def test_marker_bodies_expand_lists_and_ranges() -> None:
-    assert marker_numbers("1") == [1]
-    assert marker_numbers("2, 3") == [2, 3]
-    assert marker_numbers("1-3") == [1, 2, 3]
-    assert marker_numbers("4–5; 1") == [4, 5, 1]
-    assert marker_numbers("1-100000") == [1]  # not a citation list: only its start counts
+# The marker grammar itself (bodies, lists, ranges) is core.text's: tests/unit/core/test_text.py
 
 
 def test_parse_markers_in_order_of_first_appearance() -> None:

@@ -7,11 +7,17 @@ from typing import Any
 
 import typer
 
-from app.output import emit, fail, json_mode, show_progress
+from app.cli.common import group
+from app.output import emit, json_mode, show_progress
 from app.settings import get_settings
-from smallmodels.errors import TandemError
+from core.errors import UsageError
 
-app = typer.Typer(help="Train and try the cross-encoder reranker.", no_args_is_help=True)
+app = group("Train and try the cross-encoder reranker.")
+
+
+def register(cli: typer.Typer) -> None:
+    """Add ``tandem reranker`` to the CLI."""
+    cli.add_typer(app, name="reranker")
 
 
 @app.command("train")
@@ -59,40 +65,39 @@ def train(
     ),
 ) -> None:
     """Fine-tune a small cross-encoder from the packaged all-MiniLM-L6-v2 weights."""
-    from smallmodels.training.reranker import train_reranker
+    from training.reranker import train_reranker
 
     if (squad is None) == (corpus is None):
-        raise fail("give exactly one of --squad FILE or --corpus INDEX", 2)
+        raise UsageError("give exactly one of --squad FILE or --corpus INDEX")
     if squad is not None and not squad.is_file():
-        raise fail(f"SQuAD file not found: {squad}", 2)
-    data_dir = get_settings().data_dir
+        raise UsageError(f"SQuAD file not found: {squad}")
+    settings = get_settings()
+    data_dir = settings.data_dir
     if corpus is not None:
         from stores.layout import IndexLayout
 
         if not IndexLayout(data_dir, corpus).exists():
-            raise fail(f"index {corpus!r} not found in {data_dir}", 2)
-    try:
-        figures = train_reranker(
-            out,
-            squad_files=[squad] if squad else None,
-            corpus_index=corpus,
-            data_dir=data_dir if corpus is not None else mining_dir,
-            steps=steps,
-            epochs=epochs,
-            negatives=negatives,
-            max_questions=max_questions,
-            seed=seed,
-            progress=show_progress(progress),
-            max_length=max_length,
-            top_n=top_n,
-            heldout=heldout,
-            max_minutes=max_minutes,
-            lr=lr,
-            train_layers=train_layers or None,
-            log=None if json_mode() else _log,
-        )
-    except TandemError as exc:
-        raise fail(exc.message, exc.exit_code) from None
+            raise UsageError(f"index {corpus!r} not found in {data_dir}")
+    figures = train_reranker(
+        out,
+        squad_files=[squad] if squad else None,
+        corpus_index=corpus,
+        data_dir=data_dir if corpus is not None else mining_dir,
+        steps=steps,
+        epochs=epochs,
+        negatives=negatives,
+        max_questions=max_questions,
+        seed=seed,
+        progress=show_progress(progress),
+        max_length=max_length,
+        top_n=top_n,
+        heldout=heldout,
+        max_minutes=max_minutes,
+        lr=lr,
+        train_layers=train_layers or None,
+        log=None if json_mode() else _log,
+        store_options=settings.store_options(),
+    )
     emit(figures, _summary(figures))
 
 
@@ -134,11 +139,8 @@ def score(
 
     spec = model or get_settings().reranker
     if not spec:
-        raise fail("no reranker configured: give --model SPEC or set TANDEM_RERANKER", 2)
-    try:
-        logits = load_reranker(spec).score(query, passage)
-    except TandemError as exc:
-        raise fail(exc.message, exc.exit_code) from None
+        raise UsageError("no reranker configured: give --model SPEC or set TANDEM_RERANKER")
+    logits = load_reranker(spec).score(query, passage)
     order = sorted(range(len(passage)), key=lambda i: -float(logits[i]))
     rows = [{"passage": i, "score": round(float(logits[i]), 4)} for i in order]
     human = [f"{float(logits[i]):>8.3f}  [{i}] {passage[i][:100]}" for i in order]

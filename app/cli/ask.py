@@ -20,9 +20,10 @@ from typing import Annotated, Any, cast
 
 import typer
 
+from app.cli.common import load_reranker_if, parse_filters, read_jsonl
 from app.output import emit, json_mode
 from app.settings import Settings, get_settings
-from smallmodels.errors import UsageError
+from core.errors import UsageError
 
 WIDTH = 88
 
@@ -87,7 +88,6 @@ class Asker:
 
     def __init__(self, settings: Settings, name: str) -> None:
         from app.answers.service import load_answer_service
-        from app.cli import load_reranker_if
         from retrievers.retriever import Retriever
 
         self.settings = settings
@@ -152,7 +152,6 @@ def ask(
 ) -> None:
     """Answer QUESTION (or every question of --questions) from index NAME, with citations."""
     from app.answers.router import MODES
-    from app.cli import parse_filters, read_jsonl
     from stores.layout import IndexLayout
 
     if mode not in MODES:
@@ -187,5 +186,5 @@ def ask(
 
 
 def register(cli: typer.Typer) -> None:
-    """Add ``tandem ask`` to the CLI (called by ``app.cli``)."""
+    """Add ``tandem ask`` to the CLI."""
     cli.command("ask")(ask)

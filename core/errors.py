@@ -35,6 +35,17 @@ class ModelNotFound(TandemError):
     status = 503
 
 
+class NotConfigured(TandemError):
+    """A part that the request needs is not configured here (no LLM, no reranker, ...).
+
+    A configuration question, not an outage: 409, like any other conflict with the server's
+    state. 503 stays for a configured dependency that is down.
+    """
+
+    code = "not_configured"
+    status = 409
+
+
 class MissingDependency(TandemError):
     """An optional dependency is not installed; the message carries the install hint."""
 

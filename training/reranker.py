@@ -34,14 +34,15 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from smallmodels.errors import UsageError
+from core.errors import UsageError
+from core.text import split_sentences
 from smallmodels.reranker import (
     CONFIG_FILE,
     DEFAULT_TOP_N,
@@ -50,7 +51,7 @@ from smallmodels.reranker import (
     passage_word_budget,
 )
 from smallmodels.spec import resolve
-from smallmodels.training.squad import SquadQuestion, load_squad, split_heldout
+from training.squad import SquadQuestion, load_squad, split_heldout
 
 DEFAULT_NEGATIVES = 3
 DEFAULT_MAX_QUESTIONS = 2000
@@ -62,7 +63,6 @@ MINE_DEPTH = 30
 """Hybrid candidates mined per query; negatives are drawn from the best of them."""
 NEGATIVE_POOL = 12
 FUSION_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])")
 
 
 @dataclass
@@ -192,7 +192,7 @@ def squad_groups(
 
 
 def _sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE.split(" ".join(text.split())) if s.strip()]
+    return split_sentences(" ".join(text.split()), lines="join")
 
 
 def pseudo_query(sentence: str, rng: random.Random, max_words: int = 20) -> str:
@@ -214,17 +214,19 @@ def corpus_groups(
     seed: int,
     keep_sentence: float = 0.5,
     log: Callable[[str], None],
+    store_options: Mapping[str, Any] | None = None,
 ) -> tuple[list[Group], list[Group], dict[str, Any]]:
     """Pseudo-queries from the chunks of index ``index``; (train, held-out, figures).
 
     Each sampled chunk gives one query: one of its sentences (6-60 words), cropped and
     word-dropped. The relevant passage is the chunk without that sentence, or, with probability
     ``keep_sentence``, the whole chunk. Held-out queries always keep their chunk whole, so that
-    they are judged against the indexed text.
+    they are judged against the indexed text. ``store_options`` open the index's vector store
+    (a Qdrant server's URL, for example; see :class:`retrievers.retriever.Retriever`).
     """
     from retrievers.retriever import Retriever
 
-    retriever = Retriever(data_dir, index, candidates=MINE_DEPTH)
+    retriever = Retriever(data_dir, index, candidates=MINE_DEPTH, store_options=store_options)
     try:
         chunks = retriever.snapshot.chunks.all_chunks()
         rng = random.Random(seed)
@@ -330,7 +332,7 @@ def evaluate_heldout(
 # -- training ----------------------------------------------------------------------------------
 def int8_backend_here() -> str:
     """The int8 backend to measure: ONNX Runtime's when installed (faster), else PyTorch's."""
-    from smallmodels.embedder import onnx_runtime_available
+    from smallmodels.backends import onnx_runtime_available
 
     return "onnx-int8" if onnx_runtime_available() else "torch-int8"
 
@@ -388,6 +390,7 @@ def train_reranker(
     train_layers: int | None = 3,
     threads: int = 2,
     log: Callable[[str], None] | None = None,
+    store_options: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Fine-tune a cross-encoder and write it to ``out_dir``; returns the figures.
 
@@ -398,6 +401,8 @@ def train_reranker(
     encoder's top layers are trained (None: all); the lower ones and the embeddings stay as
     they are, which makes a step about half as costly. With ``squad_files``, ``data_dir`` (if
     given) keeps the mining index, so a second run on the same file skips most of its cost.
+    ``store_options`` open the vector store of ``corpus_index`` (the application's
+    ``Settings.store_options()``).
     """
     import torch
 
@@ -440,13 +445,14 @@ def train_reranker(
                 max_questions=max_questions,
                 seed=seed,
                 log=say,
+                store_options=store_options,
             )
         train = [g for g in train if g.negatives]
         if not train:
             raise UsageError("no training query has a mined negative: the corpus is too small")
         data.update(train_queries=len(train), heldout_queries=len(held))
 
-        model, tokenizer = _fresh_model(base, train_layers)
+        model, tokenizer = fresh_model(base, train_layers)
         planned = steps or max(1, math.ceil(epochs * len(train) / batch_groups))
         say(
             f"training on {len(train)} queries x (1 + {negatives}) passages: {planned} steps"
@@ -467,7 +473,7 @@ def train_reranker(
             progress=progress,
         )
         train_s = time.perf_counter() - t_train
-        _save(model, tokenizer, out, Path(tmp) / "hf", max_length)
+        save_cross_encoder(model, tokenizer, out, Path(tmp) / "hf", max_length)
 
     config: dict[str, Any] = {
         "max_length": max_length,
@@ -522,7 +528,7 @@ def train_reranker(
     return figures
 
 
-def _fresh_model(base: str | None, train_layers: int | None = None) -> tuple[Any, Any]:
+def fresh_model(base: str | None, train_layers: int | None = None) -> tuple[Any, Any]:
     """MiniLM's encoder with a newly initialised 1-logit head, and its tokenizer.
 
     Only the top ``train_layers`` encoder layers (and the pooler and head) stay trainable.
@@ -625,7 +631,9 @@ def _train_loop(
     return done, losses
 
 
-def _save(model: Any, tokenizer: Any, out: Path, hf_dir: Path, max_length: int) -> None:
+def save_cross_encoder(
+    model: Any, tokenizer: Any, out: Path, hf_dir: Path, max_length: int
+) -> None:
     """Write a sentence-transformers CrossEncoder folder."""
     from sentence_transformers import CrossEncoder
 

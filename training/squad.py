@@ -10,14 +10,21 @@ from __future__ import annotations
 import json
 import random
 import re
-import string
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from smallmodels.errors import UsageError
+from core.errors import UsageError
+from core.text import (  # noqa: F401  (the metric, re-exported for training callers)
+    answer_tokens,
+    exact_match,
+    f1_score,
+    normalize_answer,
+    squad_scores,
+    token_f1,
+)
 
 
 class SquadDataError(UsageError):
@@ -142,63 +149,4 @@ def sample_questions(
 
 
 # --- metric ---------------------------------------------------------------------------------
-
-_PUNCT = set(string.punctuation)
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-
-
-def normalize_answer(text: str) -> str:
-    """Lowercase, drop punctuation and articles (a/an/the), collapse whitespace."""
-    text = text.lower()
-    text = "".join(ch for ch in text if ch not in _PUNCT)
-    text = _ARTICLES.sub(" ", text)
-    return " ".join(text.split())
-
-
-def answer_tokens(text: str) -> list[str]:
-    """The normalised tokens the F1 metric compares."""
-    return normalize_answer(text).split()
-
-
-def token_f1(prediction: str, reference: str) -> float:
-    """SQuAD token F1 between one prediction and one reference."""
-    pred = answer_tokens(prediction)
-    ref = answer_tokens(reference)
-    if not pred or not ref:
-        return float(pred == ref)
-    common = Counter(pred) & Counter(ref)
-    same = sum(common.values())
-    if same == 0:
-        return 0.0
-    precision = same / len(pred)
-    recall = same / len(ref)
-    return 2 * precision * recall / (precision + recall)
-
-
-def exact_match(prediction: str, references: Sequence[str]) -> float:
-    """1.0 when the normalised prediction equals any normalised reference."""
-    if not references:
-        return 0.0
-    pred = normalize_answer(prediction)
-    return float(any(pred == normalize_answer(ref) for ref in references))
-
-
-def f1_score(prediction: str, references: Sequence[str]) -> float:
-    """Best token F1 of the prediction over the references."""
-    if not references:
-        return 0.0
-    return max(token_f1(prediction, ref) for ref in references)
-
-
-def squad_scores(
-    predictions: Sequence[str], references: Sequence[Sequence[str]]
-) -> dict[str, float]:
-    """Mean EM and F1 (0..1) of aligned predictions and reference lists."""
-    if len(predictions) != len(references):
-        raise ValueError("predictions and references differ in length")
-    if not predictions:
-        return {"exact_match": 0.0, "f1": 0.0, "questions": 0}
-    em = sum(exact_match(p, r) for p, r in zip(predictions, references, strict=True))
-    f1 = sum(f1_score(p, r) for p, r in zip(predictions, references, strict=True))
-    n = len(predictions)
-    return {"exact_match": em / n, "f1": f1 / n, "questions": n}
+# One definition for every layer: the SQuAD metric lives in core.text.

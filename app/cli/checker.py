@@ -1,27 +1,26 @@
-"""``tandem checker ...``: train and try the groundedness checker.
-
-``faithfulness_command`` and ``swapped_command`` are plain functions for ``tandem bench``.
-"""
+"""``tandem checker ...``: train and try the groundedness checker."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import typer
 
-from app.output import emit, fail, show_progress
-from smallmodels.errors import TandemError
+from app.cli.common import group
+from app.output import emit, show_progress
+from core.errors import UsageError
 
-app = typer.Typer(
-    help="Train and try the groundedness checker (does a passage support this answer?).",
-    no_args_is_help=True,
-)
+app = group("Train and try the groundedness checker (does a passage support this answer?).")
+
+
+def register(cli: typer.Typer) -> None:
+    """Add ``tandem checker`` to the CLI."""
+    cli.add_typer(app, name="checker")
 
 
 def _need_file(path: Path, what: str) -> None:
     if not path.is_file():
-        raise fail(f"{what} file not found: {path}", 2)
+        raise UsageError(f"{what} file not found: {path}")
 
 
 @app.command("train")
@@ -65,34 +64,31 @@ def train(
     ),
 ) -> None:
     """Fine-tune a cross-encoder checker on HaluEval rows and/or SQuAD-format files."""
-    from smallmodels.training.checker import summary_text, train_checker
+    from training.checker import summary_text, train_checker
 
     if halueval is None and not squad:
-        raise fail("nothing to train on: give --halueval FILE and/or --squad FILE", 2)
+        raise UsageError("nothing to train on: give --halueval FILE and/or --squad FILE")
     if halueval is not None:
         _need_file(halueval, "HaluEval")
     for path in squad:
         _need_file(path, "SQuAD")
-    try:
-        summary = train_checker(
-            out,
-            halueval,
-            squad,
-            base=base,
-            halueval_rows=halueval_rows,
-            epochs=epochs,
-            steps=steps,
-            batch_size=batch_size,
-            learning_rate=lr,
-            loss=loss,
-            max_seconds=None if max_minutes is None else max_minutes * 60,
-            seed=seed,
-            threads=threads,
-            sentence_share=sentence_share,
-            progress=show_progress(progress),
-        )
-    except TandemError as exc:
-        raise fail(exc.message, exc.exit_code) from None
+    summary = train_checker(
+        out,
+        halueval,
+        squad,
+        base=base,
+        halueval_rows=halueval_rows,
+        epochs=epochs,
+        steps=steps,
+        batch_size=batch_size,
+        learning_rate=lr,
+        loss=loss,
+        max_seconds=None if max_minutes is None else max_minutes * 60,
+        seed=seed,
+        threads=threads,
+        sentence_share=sentence_share,
+        progress=show_progress(progress),
+    )
     emit(summary, summary_text(summary))
 
 
@@ -111,43 +107,9 @@ def check(
 
     from smallmodels.checker import load_checker
 
-    try:
-        result = load_checker(checker).check(question, answer, passage, threshold=threshold)
-    except TandemError as exc:
-        raise fail(exc.message, exc.exit_code) from None
+    result = load_checker(checker).check(question, answer, passage, threshold=threshold)
     lines = [f"answer score {result.score:.3f}"]
     for s in result.sentences:
         mark = "ok " if s.supported else "!! "
         lines.append(f"  {mark}{s.score:.3f}  {s.text}")
     emit(asdict(result), "\n".join(lines))
-
-
-def faithfulness_command(
-    halueval: Path, limit: int | None = None, offset: int = 0, checker: str | None = None
-) -> dict[str, Any]:
-    """``tandem bench faithfulness``: ROC AUC / accuracy on HaluEval rows ``offset..``.
-
-    Raises :class:`typer.Exit` (after one error line) on a missing file or a bad checker.
-    """
-    from bench.faithfulness import run_faithfulness
-
-    _need_file(halueval, "HaluEval")
-    if offset < 0 or (limit is not None and limit < 1):
-        raise fail("--offset must be >= 0 and --limit >= 1", 2)
-    try:
-        return run_faithfulness(halueval, checker, limit, offset)
-    except TandemError as exc:
-        raise fail(exc.message, exc.exit_code) from None
-
-
-def swapped_command(
-    squad: Path, limit: int | None = 300, seed: int = 0, checker: str | None = None
-) -> dict[str, Any]:
-    """Right answers vs answers to other questions about the same passage (SQuAD-format file)."""
-    from bench.faithfulness import run_swapped
-
-    _need_file(squad, "SQuAD")
-    try:
-        return run_swapped(squad, checker, limit, seed)
-    except TandemError as exc:
-        raise fail(exc.message, exc.exit_code) from None

@@ -1,41 +1,51 @@
-"""Plug-in points of create_app: controller discovery, lifespan hooks, readiness checks."""
+"""create_app: the one list of controllers, extra controllers, lifespan hooks, readiness checks."""
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import pkgutil
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
+import pytest
 from litestar import Controller, get
 
-from app.controllers import OPTIONAL_MODULES, _exported, controllers
+import app.controllers
+from app.controllers import CONTROLLERS, LIFESPAN_HOOKS
 from app.controllers.health import HealthController, MetricsController
 from app.controllers.indexes import IndexController
 from app.server import app_summary, create_app, register_lifespan_hook
 from app.state import ServiceState
 
 
-def test_core_controllers_come_first():
-    found = controllers()
-    assert found[:3] == [HealthController, MetricsController, IndexController]
-    assert "app.controllers.answers" in OPTIONAL_MODULES
-    assert "app.controllers.jobs" in OPTIONAL_MODULES
-    assert "app.controllers.playground" in OPTIONAL_MODULES
+def test_every_controller_is_listed_once_core_first():
+    assert CONTROLLERS[:3] == (HealthController, MetricsController, IndexController)
+    assert len(set(CONTROLLERS)) == len(CONTROLLERS)
+    defined = set()
+    for info in pkgutil.iter_modules(app.controllers.__path__):
+        module = importlib.import_module(f"app.controllers.{info.name}")
+        defined |= {
+            obj
+            for _, obj in inspect.getmembers(module, inspect.isclass)
+            if issubclass(obj, Controller) and obj.__module__ == module.__name__
+        }
+    assert defined == set(CONTROLLERS)  # no controller defined but left out, none elsewhere
+    assert list(LIFESPAN_HOOKS) == ["answers", "jobs"]
+    with pytest.raises(TypeError):  # read-only: hooks are added through register_lifespan_hook
+        LIFESPAN_HOOKS["x"] = LIFESPAN_HOOKS["jobs"]  # type: ignore[index]
 
 
-def test_exported_finds_controllers_defined_in_a_module():
-    import types
-
-    module = types.ModuleType("fake_plugin")
-
-    class Mine(Controller):
-        path = "/mine"
-
-    Mine.__module__ = "fake_plugin"
-    module.Mine = Mine  # type: ignore[attr-defined]
-    module.Imported = IndexController  # type: ignore[attr-defined]
-    assert _exported(module) == [Mine]
-    module.CONTROLLERS = [IndexController]  # type: ignore[attr-defined]
-    assert _exported(module) == [IndexController]
+def test_every_route_comes_from_a_listed_controller(service_settings: Any):
+    app = create_app(service_settings())
+    owners = {
+        handler.fn.__qualname__.split(".")[0]  # "HealthController.live"
+        for route in app.routes
+        for handler in getattr(route, "route_handlers", [])
+        if handler.http_methods != {"OPTIONS"}  # Litestar's own CORS preflight answers
+        and not route.path.startswith("/schema")  # and its OpenAPI document
+    }
+    assert owners == {c.__name__ for c in CONTROLLERS}
 
 
 class PingController(Controller):
@@ -83,7 +93,7 @@ async def test_extra_controllers_and_hooks_run_in_the_lifespan(service: Any, ser
     finally:
         from app import server
 
-        server._HOOKS.pop("registered", None)
+        server.unregister_lifespan_hook("registered")
 
 
 def test_app_summary_lists_operation_ids(service_settings: Any):

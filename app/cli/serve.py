@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from app.settings import get_settings
+from core.errors import UsageError
 
 
 def check_bind(host: str, keys_configured: bool, allow_open: bool) -> str | None:
@@ -55,7 +56,6 @@ def serve(
     import uvicorn
 
     from app.logging import configure_logging, logging_config
-    from app.output import fail
     from app.security import KeyRing
 
     settings = get_settings()
@@ -65,7 +65,7 @@ def serve(
     keyring = KeyRing.from_setting(settings.api_keys)  # malformed keys: exit 2 here
     reason = check_bind(host, keyring.enabled, settings.allow_open)
     if reason:
-        raise fail(reason, 2)
+        raise UsageError(reason)
     configure_logging(settings.log_level)
     import logging
 
@@ -110,5 +110,5 @@ def serve(
 
 
 def register(cli: typer.Typer) -> None:
-    """Add ``tandem serve`` to the CLI (called by ``app.cli``)."""
+    """Add ``tandem serve`` to the CLI."""
     cli.command("serve")(serve)

@@ -20,15 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from smallmodels.hardware import cpu_has_fast_bf16
 from smallmodels.reader import (
     TransformersReader,
-    _cpu_has_fast_bf16,
     load_reader,
     pad_width,
     window_limits,
 )
 from smallmodels.spec import resolve
-from smallmodels.training.squad import (
+from training.squad import (
     SquadDataError,
     SquadQuestion,
     load_squad,
@@ -260,7 +260,7 @@ def train_reader(
     batches_per_epoch = math.ceil(len(features) / batch_size)
     total_steps = steps if steps is not None else max(1, math.ceil(epochs * batches_per_epoch))
     if precision == "auto":
-        precision = "bf16" if _cpu_has_fast_bf16() else "fp32"
+        precision = "bf16" if cpu_has_fast_bf16() else "fp32"
 
     head = [p for n, p in model.named_parameters() if n.startswith("qa_outputs")]
     body_decay = [

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.errors import UsageError
 from smallmodels.checker import (
     CONFIG_FILE,
     DEFAULT_READER_MAX_WORDS,
@@ -37,7 +38,6 @@ from smallmodels.checker import (
     split_sentences,
     use_bf16,
 )
-from smallmodels.errors import UsageError
 from smallmodels.spec import DEFAULT_EMBEDDER, resolve
 
 LOSSES = ("both", "listwise", "pointwise")
@@ -332,7 +332,7 @@ def halueval_groups(
 ) -> list[Group]:
     """(right, hallucinated) per row; plus a same-type span of the knowledge for short answers,
     and for ``sentence_share`` of the rows a whole-sentence group (:func:`sentence_group`)."""
-    from smallmodels.training.squad import token_f1
+    from training.squad import token_f1
 
     groups = []
     for row in rows:
@@ -353,7 +353,7 @@ def squad_groups(
     """One group per answered SQuAD question: gold answer, other-question answer, same-type
     span and swapped answer (those that can be made); and for ``sentence_share`` of the
     questions a whole-sentence group (:func:`sentence_group`)."""
-    from smallmodels.training.squad import load_squad, normalize_answer, token_f1
+    from training.squad import load_squad, normalize_answer, token_f1
 
     groups: list[Group] = []
     for file in files:
@@ -646,7 +646,7 @@ def write_model_card(out: Path, info: dict[str, Any]) -> None:
         "A sentence-transformers `CrossEncoder` (one logit, sigmoid score in 0..1) that says",
         "whether a passage supports an answer *to this question*. Input pair:",
         '`("question: {q} answer: {a}", passage_window)`. Load it with',
-        "`smallmodels.checker.load_checker(PATH)` or `TANDEM_CHECKER=PATH`.",
+        "`smallmodels.checker.load_checker(PATH)`, or set Tandem's `checker` setting to PATH.",
         "",
         "## Training",
         "",

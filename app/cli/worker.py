@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from app.settings import get_settings
+from core.errors import UsageError
 
 
 def worker(
@@ -32,7 +33,7 @@ def worker(
     """Run index-building jobs from the Redis queue (TANDEM_REDIS_URL); scale by running more."""
     from app.jobs.worker import healthy, run_worker
     from app.logging import configure_logging
-    from app.output import emit, fail
+    from app.output import emit
 
     settings = get_settings()
     if check:
@@ -40,15 +41,14 @@ def worker(
         emit({"alive": alive}, "alive" if alive else "not alive")
         raise typer.Exit(0 if alive else 1)
     if not settings.redis_url:
-        raise fail(
+        raise UsageError(
             "tandem worker takes jobs from Redis: set TANDEM_REDIS_URL (without Redis the API "
-            "runs jobs itself)",
-            2,
+            "runs jobs itself)"
         )
     configure_logging(settings.log_level)
     run_worker(settings, concurrency, burst)
 
 
 def register(cli: typer.Typer) -> None:
-    """Add ``tandem worker`` to the CLI (called by ``app.cli``)."""
+    """Add ``tandem worker`` to the CLI."""
     cli.command("worker")(worker)

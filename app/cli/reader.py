@@ -6,10 +6,16 @@ from pathlib import Path
 
 import typer
 
-from app.output import emit, fail, json_mode, show_progress
-from smallmodels.errors import TandemError
+from app.cli.common import group
+from app.output import emit, json_mode, show_progress
+from core.errors import UsageError
 
-app = typer.Typer(help="Train and try the extractive reader.", no_args_is_help=True)
+app = group("Train and try the extractive reader.")
+
+
+def register(cli: typer.Typer) -> None:
+    """Add ``tandem reader`` to the CLI."""
+    cli.add_typer(app, name="reader")
 
 
 @app.command("train")
@@ -40,28 +46,25 @@ def train(
     ),
 ) -> None:
     """Fine-tune an extractive QA reader on SQuAD-format files."""
-    from smallmodels.training.reader import train_reader
+    from training.reader import train_reader
 
     for path in squad:
         if not path.is_file():
-            raise fail(f"SQuAD file not found: {path}", 2)
-    try:
-        figures = train_reader(
-            out,
-            squad,
-            base=base,
-            epochs=epochs,
-            steps=steps,
-            max_questions=max_questions,
-            seed=seed,
-            lr=lr,
-            batch_size=batch_size,
-            max_seq_len=max_seq_len,
-            max_seconds=max_minutes * 60 if max_minutes else None,
-            progress=show_progress(progress),
-        )
-    except TandemError as exc:
-        raise fail(exc.message, exc.exit_code) from None
+            raise UsageError(f"SQuAD file not found: {path}")
+    figures = train_reader(
+        out,
+        squad,
+        base=base,
+        epochs=epochs,
+        steps=steps,
+        max_questions=max_questions,
+        seed=seed,
+        lr=lr,
+        batch_size=batch_size,
+        max_seq_len=max_seq_len,
+        max_seconds=max_minutes * 60 if max_minutes else None,
+        progress=show_progress(progress),
+    )
     held = figures["heldout"]
     result = {
         "out": figures["out"],
@@ -93,12 +96,9 @@ def evaluate(
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Exact match and token F1 of the reader with each question's gold paragraph."""
-    from smallmodels.training.reader import evaluate_reader
+    from training.reader import evaluate_reader
 
-    try:
-        scores = evaluate_reader(model, squad, max_questions, seed)
-    except TandemError as exc:
-        raise fail(exc.message, exc.exit_code) from None
+    scores = evaluate_reader(model, squad, max_questions, seed)
     emit(
         scores,
         f"{scores['spec']} on {scores['file']}: {scores['questions']} questions, "
@@ -119,10 +119,7 @@ def ask(
     """Extract the best answer spans to QUESTION from the given passages."""
     from smallmodels.reader import load_reader
 
-    try:
-        result = load_reader(model).read_detailed(question, passage, top_n=top_n)
-    except TandemError as exc:
-        raise fail(exc.message, exc.exit_code) from None
+    result = load_reader(model).read_detailed(question, passage, top_n=top_n)
     obj = {
         "question": question,
         "no_answer": round(result.no_answer, 4),

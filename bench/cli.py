@@ -1,0 +1,414 @@
+"""``tandem bench ...``: benchmarks, printed as tables or one JSON object.
+
+The benchmarks live outside the product: ``tandem`` finds this module through the entry point
+``bench = "bench.cli:register"`` of the group ``tandem.cli`` (see ``pyproject.toml``), and an
+installation without ``bench/`` (the Docker image) simply has no ``tandem bench``.
+
+* ``retrieval``, ``answers``: retrieval quality and answers on SQuAD-format files;
+* ``serve``: HTTP serving speed against an index;
+* ``faithfulness``, ``swapped``: the groundedness checker's AUC;
+* ``suite``: the whole benchmark suite into BENCHMARKS.md (what ``make bench`` runs);
+* ``scale``: FAISS flat / HNSW / IVF-PQ at 100k and 1M synthetic vectors (``--quick``: 50k);
+* ``speed``: embedder texts/s in PyTorch and ONNX Runtime (fp32, int8), and a reranker's;
+* ``llamaindex``: the same corpus and models through plain llama-index, beside Tandem.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from app.output import emit, json_mode
+from app.settings import get_settings
+from core.errors import UsageError
+
+app = typer.Typer(
+    help="Benchmarks: retrieval quality, serving speed, answers, faithfulness.",
+    no_args_is_help=True,
+)
+
+
+def register(cli: typer.Typer) -> None:
+    """Add ``tandem bench`` to the ``tandem`` CLI (the ``tandem.cli`` entry point)."""
+    cli.add_typer(app, name="bench")
+
+
+def _log(message: str) -> None:
+    if not json_mode():
+        typer.echo(message, err=True)
+
+
+def _table(result: dict[str, Any]) -> str:
+    lines = [
+        f"{result['set']}: {result['questions']} questions, {result['documents']} documents",
+        f"{'method':<16}{'nDCG@10':>9}{'R@10':>8}{'R@100':>8}{'MRR@10':>8}{'ms/q':>8}",
+    ]
+    for method, m in result["methods"].items():
+        lines.append(
+            f"{method:<16}{m['ndcg@10']:>9.4f}{m['recall@10']:>8.4f}"
+            f"{m['recall@100']:>8.4f}{m['mrr@10']:>8.4f}"
+            f"{result['ms_per_query'].get(method, 0):>8.1f}"
+        )
+    b = result["build"]
+    lines.append(
+        f"build: {b['chunks']} chunks in {b['seconds']}s = {b['chunks_per_s']} chunks/s;"
+        f" raw encode {b['raw_encode_per_s']}/s; ratio {b['ratio']}"
+    )
+    return "\n".join(lines)
+
+
+@app.command("retrieval")
+def retrieval(
+    squad: Annotated[list[Path], typer.Option("--squad", help="SQuAD-format file(s).")],
+    max_questions: Annotated[int | None, typer.Option("--max-questions", min=1)] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    model: Annotated[str | None, typer.Option("--model", help="Embedder spec.")] = None,
+    reranker: Annotated[str | None, typer.Option("--reranker", help="Reranker spec.")] = None,
+) -> None:
+    """nDCG@10, Recall@10/100, MRR@10 for bm25, dense and hybrid (and hybrid+rerank)."""
+    from bench.retrieval import run_retrieval_bench
+
+    for f in squad:
+        if not f.is_file():
+            raise UsageError(f"file not found: {f}")
+    extra, rr = _rerank_method(reranker)
+    results = [
+        run_retrieval_bench(
+            f,
+            max_questions=max_questions,
+            seed=seed,
+            model=model,
+            reranker=rr,
+            extra_methods=extra,
+            log=_log,
+        )
+        for f in squad
+    ]
+    if len(results) == 1:
+        emit(results[0], _table(results[0]))
+        return
+    mean = _mean(results)
+    emit(
+        {"sets": results, "mean": mean},
+        "\n\n".join(_table(r) for r in results)
+        + "\n\nmean: "
+        + ", ".join(f"{k} nDCG@10 {v['ndcg@10']:.4f}" for k, v in mean.items()),
+    )
+
+
+def _rerank_method(spec: str | None) -> tuple[dict[str, Any] | None, Any]:
+    if not spec:
+        return None, None
+    from bench.rerank import rerank_method
+
+    return rerank_method(spec)
+
+
+def _mean(results: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    methods = results[0]["methods"].keys()
+    return {
+        m: {
+            k: round(sum(r["methods"][m][k] for r in results) / len(results), 4)
+            for k in results[0]["methods"][m]
+        }
+        for m in methods
+    }
+
+
+@app.command("answers")
+def answers(
+    squad: Annotated[Path, typer.Option("--squad", help="SQuAD-format file.")],
+    max_questions: Annotated[int | None, typer.Option("--max-questions", min=1)] = 300,
+    mode: Annotated[str, typer.Option("--mode", help="small (no LLM) or llm.")] = "small",
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    top_k: Annotated[
+        int | None, typer.Option("--top-k", min=1, max=50, help="Passages per question.")
+    ] = None,
+    reader: Annotated[
+        str | None,
+        typer.Option(
+            "--reader", help="Reader spec (default TANDEM_READER or models/reader-minilm)."
+        ),
+    ] = None,
+    reranker: Annotated[str | None, typer.Option("--reranker", help="Reranker spec.")] = None,
+    min_confidence: Annotated[
+        float | None,
+        typer.Option("--min-confidence", min=0, max=1, help="Small answers' abstention floor."),
+    ] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Embedder spec.")] = None,
+) -> None:
+    """EM, F1, gold citations, abstentions and latency of answers from retrieved passages."""
+    from bench.answers import format_table, run_answers_bench
+
+    if not squad.is_file():
+        raise UsageError(f"file not found: {squad}")
+    if mode not in ("small", "llm"):
+        raise UsageError(f"unknown mode {mode!r}: choose small or llm")
+    settings = get_settings()
+    if min_confidence is not None:
+        settings = settings.model_copy(update={"small_min_confidence": min_confidence})
+    rr = None
+    if reranker:
+        from smallmodels.reranker import load_reranker
+
+        rr = load_reranker(reranker)
+    result = run_answers_bench(
+        squad,
+        max_questions=max_questions,
+        seed=seed,
+        mode=mode,
+        top_k=top_k,
+        reader=reader,
+        reranker=rr,
+        model=model,
+        settings=settings,
+        log=_log,
+    )
+    emit(result, format_table(result))
+
+
+@app.command("serve")
+def serve(
+    index: Annotated[str, typer.Argument(help="Index to query (in --data-dir).")],
+    requests: Annotated[
+        int, typer.Option("--requests", min=10, max=100_000, help="Requests per phase.")
+    ] = 200,
+    reranker: Annotated[
+        str | None, typer.Option("--reranker", help="Reranker spec: adds the rerank phase.")
+    ] = None,
+    rerank_candidates: Annotated[
+        int, typer.Option("--rerank-candidates", min=1, max=200, help="Candidates reranked.")
+    ] = 20,
+    concurrency: Annotated[
+        list[int] | None,
+        typer.Option("--concurrency", min=1, max=256, help="Concurrent clients (repeatable)."),
+    ] = None,
+    max_seconds: Annotated[
+        float, typer.Option("--max-seconds", min=1, help="Time limit of each phase.")
+    ] = 30.0,
+    redis_url: Annotated[
+        str | None, typer.Option("--redis-url", help="Cache in this Redis (default: in-process).")
+    ] = None,
+) -> None:
+    """p50/p95 of search, search+rerank and cache hits, and req/s at 1, 4 and 16 clients."""
+    from bench.serve import format_table, run_serve_bench
+    from stores.layout import IndexLayout
+
+    data_dir = get_settings().data_dir
+    if not IndexLayout(data_dir, index).exists():
+        raise UsageError(f"index {index!r} not found in {data_dir}")
+
+    result = run_serve_bench(
+        index,
+        data_dir,
+        reranker,
+        requests,
+        concurrency=tuple(concurrency or (1, 4, 16)),
+        max_seconds=max_seconds,
+        rerank_candidates=rerank_candidates,
+        redis_url=redis_url,
+        log=_log,
+    )
+    emit(result, format_table(result))
+
+
+def _need_file(path: Path, what: str) -> None:
+    if not path.is_file():
+        raise UsageError(f"{what} file not found: {path}")
+
+
+@app.command("faithfulness")
+def faithfulness(
+    halueval: Annotated[Path, typer.Option("--halueval", help="HaluEval QA rows (JSONL).")],
+    limit: Annotated[int | None, typer.Option("--limit", min=1)] = None,
+    offset: Annotated[int, typer.Option("--offset", min=0)] = 0,
+    checker: Annotated[str | None, typer.Option("--checker", help="Checker spec.")] = None,
+) -> None:
+    """ROC AUC and accuracy of the groundedness checker on HaluEval rows."""
+    from bench.faithfulness import run_faithfulness
+
+    _need_file(halueval, "HaluEval")
+    if offset < 0 or (limit is not None and limit < 1):
+        raise UsageError("--offset must be >= 0 and --limit >= 1")
+    result = run_faithfulness(halueval, checker, limit, offset)
+    emit(
+        result,
+        f"faithfulness on {result.get('n', 0)} answers: AUC {result.get('auc')}, "
+        f"accuracy {result.get('accuracy')}",
+    )
+
+
+@app.command("swapped")
+def swapped(
+    squad: Annotated[Path, typer.Option("--squad", help="SQuAD-format file.")],
+    limit: Annotated[int | None, typer.Option("--limit", min=1)] = 300,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    checker: Annotated[str | None, typer.Option("--checker", help="Checker spec.")] = None,
+) -> None:
+    """Checker AUC: right answers vs answers to other questions on the same passage."""
+    from bench.faithfulness import run_swapped
+
+    _need_file(squad, "SQuAD")
+    result = run_swapped(squad, checker, limit, seed)
+    emit(
+        result,
+        f"swapped answers, {result.get('n', 0)} scored: AUC {result.get('auc')}, "
+        f"accuracy {result.get('accuracy')}",
+    )
+
+
+def _check(*files: Path | None) -> None:
+    for f in files:
+        if f is not None and not f.is_file():
+            raise UsageError(f"file not found: {f}")
+
+
+@app.command("suite")
+def suite(
+    squad: Annotated[Path | None, typer.Option("--squad", help="SQuAD v1.1 dev file.")] = None,
+    nyt: Annotated[Path | None, typer.Option("--nyt", help="NYT file, SQuAD format.")] = None,
+    halueval: Annotated[Path | None, typer.Option("--halueval", help="HaluEval QA JSONL.")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="The small version (minutes).")] = False,
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="Run only these steps (repeatable).")
+    ] = None,
+    reranker: Annotated[str | None, typer.Option("--reranker", help="Reranker spec.")] = None,
+    page: Annotated[Path, typer.Option("--page", help="Markdown file to update.")] = Path(
+        "BENCHMARKS.md"
+    ),
+) -> None:
+    """Every benchmark, written to BENCHMARKS.md (between its markers) and bench/results/."""
+    from bench.run import main
+
+    _check(squad, nyt, halueval)
+    if squad is None and nyt is None:
+        raise UsageError("give --squad and/or --nyt")
+    argv = ["--page", str(page)]
+    for flag, value in (("--squad", squad), ("--nyt", nyt), ("--halueval", halueval)):
+        if value is not None:
+            argv += [flag, str(value)]
+    if quick:
+        argv.append("--quick")
+    if reranker:
+        argv += ["--reranker", reranker]
+    for step in only or []:
+        argv += ["--only", step]
+    main(argv)
+    emit({"page": str(page)}, f"wrote {page}")
+
+
+@app.command("scale")
+def scale(
+    quick: Annotated[
+        bool, typer.Option("--quick", help="50k vectors instead of 100k and 1M.")
+    ] = False,
+    queries: Annotated[int, typer.Option("--queries", min=10, help="Timed queries.")] = 200,
+    threads: Annotated[int, typer.Option("--threads", min=1, help="FAISS threads.")] = 2,
+    device: Annotated[str, typer.Option("--device", help="cpu, cuda or auto.")] = "cpu",
+) -> None:
+    """Build time, memory, p50/p95 search and recall@10 of FAISS indexes at scale."""
+    from bench.scale import FULL_POINTS, QUICK_POINTS, format_table, run_scale_bench
+
+    if device not in ("cpu", "cuda", "auto"):
+        raise UsageError("--device: cpu, cuda or auto")
+    result = run_scale_bench(
+        QUICK_POINTS if quick else FULL_POINTS,
+        queries=queries,
+        threads=threads,
+        device=device,
+        log=_log,
+    )
+    emit(result, format_table(result))
+
+
+@app.command("speed")
+def speed(
+    squad: Annotated[Path, typer.Option("--squad", help="SQuAD-format file (its paragraphs).")],
+    texts: Annotated[int, typer.Option("--texts", min=8, help="Paragraphs encoded.")] = 256,
+    model: Annotated[str | None, typer.Option("--model", help="Embedder spec.")] = None,
+    reranker: Annotated[
+        str | None, typer.Option("--reranker", help="Also time this cross-encoder.")
+    ] = None,
+    rounds: Annotated[int, typer.Option("--rounds", min=1, help="Interleaved rounds.")] = 2,
+) -> None:
+    """Texts/s of the embedder in PyTorch and ONNX Runtime (fp32, int8), same texts, same run."""
+    from bench.speed import encoder_speed, rerank_items, reranker_speed
+    from training.squad import load_squad
+
+    _check(squad)
+    questions = load_squad(squad)
+    paragraphs = list(dict.fromkeys(q.context for q in questions))[:texts]
+    out: dict[str, Any] = {
+        "encoder": encoder_speed(paragraphs, model=model, rounds=rounds, log=_log)
+    }
+    if reranker:
+        items = rerank_items(questions, max(10, texts // 10))
+        out["reranker"] = reranker_speed(reranker, items, rounds=rounds, log=_log)
+    enc = out["encoder"]
+    lines = [
+        f"{name:<12}{rate:>10.1f} texts/s"
+        + (
+            f"  {enc['speedup_vs_raw_torch'][name]:.2f}x"
+            if name in enc["speedup_vs_raw_torch"]
+            else ""
+        )
+        for name, rate in enc["texts_per_s"].items()
+    ]
+    if "reranker" in out:
+        r = out["reranker"]
+        lines.append(
+            f"reranker {r['model']}: torch {r['pairs_per_s']['torch']} pairs/s, onnx-int8 "
+            f"{r['pairs_per_s']['onnx-int8']} pairs/s ({r['speedup']:.2f}x)"
+        )
+    emit(out, "\n".join(lines))
+
+
+@app.command("llamaindex")
+def llamaindex(
+    squad: Annotated[list[Path], typer.Option("--squad", help="SQuAD-format file(s).")],
+    max_questions: Annotated[int | None, typer.Option("--max-questions", min=1)] = 300,
+    reranker: Annotated[str | None, typer.Option("--reranker", help="Reranker folder.")] = None,
+) -> None:
+    """nDCG@10, build time and query latency of a plain llama-index pipeline, beside Tandem's."""
+    import tempfile
+
+    from bench.baseline_llamaindex import run_llamaindex_baseline
+    from bench.retrieval import run_retrieval_bench
+
+    _check(*squad)
+    results = []
+    for f in squad:
+        with tempfile.TemporaryDirectory(prefix="tandem-bench-") as tmp:
+            tandem = run_retrieval_bench(
+                f,
+                max_questions=max_questions,
+                data_dir=Path(tmp),
+                methods=("dense", "hybrid"),
+                log=_log,
+            )
+            res, _ = run_llamaindex_baseline(
+                f,
+                tandem_data_dir=Path(tmp),
+                tandem_index="bench-" + f.stem.replace(".", "-"),
+                max_questions=max_questions,
+                reranker_path=reranker,
+                log=_log,
+            )
+        res["tandem"] = {
+            "build_s": tandem["build"]["seconds"],
+            "ndcg@10": {m: v["ndcg@10"] for m, v in tandem["methods"].items()},
+        }
+        results.append(res)
+    lines = []
+    for r in results:
+        lines.append(
+            f"{r['set']}: build Tandem {r['tandem']['build_s']}s / llama-index {r['build_s']}s; "
+            + ", ".join(f"{m} nDCG@10 {v['ndcg@10']:.4f}" for m, v in r["methods"].items())
+            + ", "
+            + ", ".join(f"Tandem {m} {v:.4f}" for m, v in r["tandem"]["ndcg@10"].items())
+            + "; latency p50 ratio "
+            + ", ".join(f"{k} {v}" for k, v in r["ratios"].items())
+        )
+    emit({"sets": results}, "\n".join(lines))

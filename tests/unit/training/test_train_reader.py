@@ -1,0 +1,197 @@
+"""training.reader and training.squad: SQuAD files, features, a short training run, the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from smallmodels.reader import Reader, load_reader
+from training.reader import evaluate_reader, make_features, train_reader
+from training.squad import SquadDataError, load_squad, normalize_answer, split_heldout
+
+PARAGRAPHS = [
+    (
+        "The Zorblat Bridge was opened in 1931 by mayor Helen Crane. It spans the Quill River "
+        "and is 420 metres long. Engineers painted it bright orange in 1975.",
+        [
+            ("When was the Zorblat Bridge opened?", "1931"),
+            ("Who opened the Zorblat Bridge?", "Helen Crane"),
+            ("Which river does the bridge span?", "Quill River"),
+            ("What colour was the bridge painted?", "bright orange"),
+        ],
+    ),
+    (
+        "Marisol Dune grew up in the port town of Vello. She studied chemistry at Arden "
+        "University and later discovered the enzyme lumicase. In 2004 she won the Tessel Prize.",
+        [
+            ("Where did Marisol Dune grow up?", "Vello"),
+            ("What did Marisol Dune study?", "chemistry"),
+            ("Which enzyme did she discover?", "lumicase"),
+            ("Which prize did she win in 2004?", "the Tessel Prize"),
+        ],
+    ),
+    (
+        "The Gorran festival takes place every August in the hill village of Pettle. Visitors "
+        "eat smoked trout and listen to brass bands. The festival was founded by Owen Marsh.",
+        [
+            ("When does the Gorran festival take place?", "every August"),
+            ("Where does the Gorran festival take place?", "Pettle"),
+            ("What do visitors eat at the festival?", "smoked trout"),
+            ("Who founded the festival?", "Owen Marsh"),
+        ],
+    ),
+    (
+        "Kestrel Labs builds small satellites in Norrin. Its first satellite, Wren-1, launched "
+        "in 2012 and weighed 9 kilograms. The company employs about 300 people.",
+        [
+            ("Where does Kestrel Labs build satellites?", "Norrin"),
+            ("What was the name of the first satellite?", "Wren-1"),
+            ("How much did Wren-1 weigh?", "9 kilograms"),
+            ("How many people does the company employ?", "about 300"),
+        ],
+    ),
+]
+
+
+def _squad(paragraphs: list[tuple[str, list[tuple[str, str]]]]) -> dict[str, object]:
+    data = []
+    for i, (context, qas) in enumerate(paragraphs):
+        data.append(
+            {
+                "title": f"article-{i}",
+                "paragraphs": [
+                    {
+                        "context": context,
+                        "qas": [
+                            {
+                                "id": f"{i}-{j}",
+                                "question": q,
+                                "answers": [{"text": a, "answer_start": context.index(a)}],
+                            }
+                            for j, (q, a) in enumerate(qas)
+                        ],
+                    }
+                ],
+            }
+        )
+    return {"version": "1.1", "data": data}
+
+
+@pytest.fixture(scope="module")
+def squad_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("squad") / "tiny.json"
+    path.write_text(json.dumps(_squad(PARAGRAPHS)), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory, squad_file: Path) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("models") / "reader-tiny"
+    figures = train_reader(
+        out,
+        [squad_file],
+        steps=60,
+        batch_size=8,
+        lr=2e-4,
+        max_seq_len=128,
+        heldout_questions=0,
+        progress=False,
+    )
+    return out, figures
+
+
+# --- SQuAD files and features ----------------------------------------------------------------
+
+
+def test_load_squad_and_heldout_split(squad_file: Path, tmp_path: Path) -> None:
+    questions = load_squad(squad_file)
+    assert len(questions) == 16
+    q = questions[5]
+    assert q.context[q.answer_starts[0] :].startswith(q.answers[0])
+    train, held = split_heldout(questions, 5, seed=1)
+    assert len(held) == 8  # two whole paragraphs
+    assert {x.paragraph for x in train}.isdisjoint({x.paragraph for x in held})
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"data": [{"paragraphs": [{"qas": []}]}]}')
+    with pytest.raises(SquadDataError, match="context"):
+        load_squad(bad)
+    with pytest.raises(SquadDataError, match="not found"):
+        load_squad(tmp_path / "missing.json")
+
+
+def test_make_features_labels_point_at_the_answer(squad_file: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from smallmodels.spec import resolve
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve(None).path)
+    questions = load_squad(squad_file)
+    features = make_features(tokenizer, questions, max_seq_len=32, doc_stride=8)
+    assert len(features) > len(questions)  # short windows overflow
+    answered = [f for f in features if f.start > 0]
+    assert answered and any(f.start == 0 for f in features)
+    golds = {normalize_answer(q.answers[0]).replace(" ", "") for q in questions}
+    for f in answered:
+        text = str(tokenizer.decode(f.input_ids[f.start : f.end + 1]))
+        assert normalize_answer(text).replace(" ", "") in golds
+
+
+# --- a short training run --------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_train_writes_a_loadable_folder(trained: tuple[Path, dict]) -> None:
+    out, figures = trained
+    assert figures["steps"] == 60
+    assert figures["examples"] == 16
+    assert (out / "config.json").is_file() and (out / "tokenizer.json").is_file()
+    card = (out / "README.md").read_text()
+    assert "60" in card and "all_minilm" in card
+    reader = load_reader(str(out))
+    assert load_reader(str(out)) is reader
+    assert isinstance(reader, Reader)
+
+
+@pytest.mark.slow
+def test_reader_learned_the_fixture(trained: tuple[Path, dict], squad_file: Path) -> None:
+    scores = evaluate_reader(str(trained[0]), squad_file, max_questions=None)
+    assert scores["questions"] == 16
+    assert scores["f1"] >= 0.5  # memorised training data; an untrained head scores ~0.05
+
+
+# --- CLI ------------------------------------------------------------------------------------
+
+
+def test_cli_train_errors_are_one_line(tmp_path: Path) -> None:
+    from app.cli.reader import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["train", str(tmp_path / "out"), "--squad", "nope.json"])
+    assert result.exit_code == 2
+    assert "SQuAD file not found" in result.output and "Traceback" not in result.output
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2")
+    result = runner.invoke(app, ["train", str(tmp_path / "out"), "--squad", str(bad)])
+    assert result.exit_code == 2
+    assert "cannot read" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_cli_train_json(tmp_path: Path, squad_file: Path) -> None:
+    from app.cli.reader import app
+    from app.output import STATE
+
+    STATE.json = True
+    try:
+        result = CliRunner().invoke(
+            app, ["train", str(tmp_path / "r"), "--squad", str(squad_file), "--steps", "2"]
+        )
+    finally:
+        STATE.json = False
+    assert result.exit_code == 0, result.output
+    obj = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(obj) == {"out", "examples", "steps", "seconds", "heldout"}
+    assert obj["steps"] == 2 and set(obj["heldout"]) == {"exact_match", "f1"}
