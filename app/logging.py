@@ -2,8 +2,10 @@
 
 :class:`RequestLogMiddleware` wraps the whole ASGI app (routing included, so unknown paths and
 errors are logged too): it takes the caller's ``X-Request-ID`` when it is sane or makes one,
-returns it as a response header, records per-route metrics and writes one ``tandem.access``
-line. Every log line written while the request runs carries the same ``request_id``.
+returns it as a response header (with ``X-Content-Type-Options: nosniff`` on every
+response), records per-route metrics and writes one ``tandem.access`` line. The line names the
+caller by ``key_id`` only: neither the key nor any other header is logged. Every log line
+written while the request runs carries the same ``request_id``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request
 REQUEST_ID_HEADER = "x-request-id"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 access_log = logging.getLogger("tandem.access")
+NOSNIFF = (b"x-content-type-options", b"nosniff")
 
 _RESERVED = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
 
@@ -115,6 +118,8 @@ class RequestLogMiddleware:
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((REQUEST_ID_HEADER.encode(), rid.encode()))
+                if not any(k.lower() == NOSNIFF[0] for k, _ in headers):
+                    headers.append(NOSNIFF)
                 message["headers"] = headers  # type: ignore[typeddict-unknown-key]
             await send(message)
 

@@ -3,9 +3,11 @@
 * ``TANDEM_API_KEYS="k1,k2:docs|faq"``: ``k1`` reads every index, ``k2`` only ``docs`` and
   ``faq``. Keys are sent as ``Authorization: Bearer <key>`` and required on every route but
   ``/health/*`` (and ``/schema`` when ``TANDEM_PUBLIC_SCHEMA=1``): 401 without a valid key, 403
-  for an index the key may not read. Keys are compared by SHA-256 digest and logged only as a
-  short ``key_id``. With no keys configured authentication is off, and ``tandem serve`` binds
-  to loopback only unless ``TANDEM_ALLOW_OPEN=1``.
+  for an index the key may not read. Keys are compared by SHA-256 digest in constant time
+  (:func:`hmac.compare_digest` against every configured key, so neither the time nor the
+  dictionary layout tells how close a guess was) and logged only as a short ``key_id``. With
+  no keys configured authentication is off, and ``tandem serve`` binds to loopback only unless
+  ``TANDEM_ALLOW_OPEN=1``. The Redoc shell at ``/schema`` is public (it holds no data).
 * Rate limits: a fixed window of ``TANDEM_RATE_LIMIT_REQUESTS`` per
   ``TANDEM_RATE_LIMIT_WINDOW_S`` per key (per client address without keys), counted in Redis
   when it is configured and up (shared by all workers), in the process otherwise; 429 with
@@ -17,9 +19,11 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import ipaddress
 import math
 import time
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -78,10 +82,10 @@ class KeyRing:
     """The configured API keys, looked up by digest."""
 
     def __init__(self, keys: Mapping[str, frozenset[str] | None]) -> None:
-        self._by_digest = {
-            hashlib.sha256(k.encode()).digest(): Principal(key_id(k), scope)
+        self._by_digest = [
+            (hashlib.sha256(k.encode()).digest(), Principal(key_id(k), scope))
             for k, scope in keys.items()
-        }
+        ]
 
     @classmethod
     def from_setting(cls, raw: str | None) -> KeyRing:
@@ -97,7 +101,12 @@ class KeyRing:
     def authenticate(self, token: str | None) -> Principal | None:
         if not token:
             return None
-        return self._by_digest.get(hashlib.sha256(token.encode()).digest())
+        digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+        found = None
+        for known, principal in self._by_digest:  # every key, in constant time each
+            if hmac.compare_digest(known, digest) and found is None:
+                found = principal
+        return found
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -182,8 +191,15 @@ async def api_key_guard(
     """App-level guard: authenticate (unless the route is public), then rate-limit."""
     if handler.opt.get(PUBLIC_OPT):
         return
+    from app.controllers.playground import SCHEMA_PATH, is_public_schema_path
+
     tandem = connection.app.state.tandem
-    if tandem.settings.public_schema and connection.scope["path"].startswith("/schema"):
+    path = connection.scope["path"]
+    if is_public_schema_path(path):  # the Redoc shell: no data in it
+        return
+    if tandem.settings.public_schema and (
+        path == SCHEMA_PATH or path.startswith(SCHEMA_PATH + "/")
+    ):
         return
     state = connection.scope.setdefault("state", {})
     if tandem.keyring.enabled:
@@ -212,13 +228,31 @@ def readable(connection: ASGIConnection[Any, Any, Any, Any], names: list[str]) -
 
 
 # -- bounds ------------------------------------------------------------------------------------
-def normalise_query(query: str, max_chars: int) -> str:
-    """Whitespace collapsed; 422 when empty or longer than ``max_chars``."""
+#: Characters that render as nothing although Unicode calls them letters or symbols (Hangul
+#: fillers, the braille blank); format (Cf: zero-width space/joiners, BOM, bidi marks) and other
+#: control-like categories are found by category.
+_INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp"})
+
+
+def is_blank(text: str) -> bool:
+    """True when ``text`` is empty after removing whitespace and invisible characters.
+
+    One rule for the API (422) and the CLI (exit 2), for queries and questions alike.
+    """
+    return all(
+        ch.isspace() or ch in _INVISIBLE or unicodedata.category(ch) in _INVISIBLE_CATEGORIES
+        for ch in text
+    )
+
+
+def normalise_query(query: str, max_chars: int, what: str = "query") -> str:
+    """Whitespace collapsed; 422 when blank (see :func:`is_blank`) or longer than ``max_chars``."""
     text = " ".join(query.split())
-    if not text:
-        raise InvalidRequest("query: must contain some text")
+    if is_blank(text):
+        raise InvalidRequest(f"{what}: must contain some visible text")
     if len(text) > max_chars:
-        raise InvalidRequest(f"query: longer than {max_chars} characters")
+        raise InvalidRequest(f"{what}: longer than {max_chars} characters")
     return text
 
 

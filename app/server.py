@@ -46,7 +46,9 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ControllerRouterHandler
 
-from app.controllers import CONTROLLERS, LIFESPAN_HOOKS, HookFactory
+from app import tracing
+from app.controllers import CONTROLLERS, LIFESPAN_HOOKS, MOUNTS, HookFactory
+from app.controllers.playground import schema_plugins, schema_router
 from app.errors import handle_exception
 from app.logging import RequestLogMiddleware
 from app.metrics import Metrics
@@ -92,7 +94,8 @@ def create_app(
     """The Litestar app over ``settings`` (default: the ``TANDEM_*`` environment)."""
     settings = settings or get_settings()
     KeyRing.from_setting(settings.api_keys)  # malformed keys fail here, not at first request
-    metrics = Metrics()
+    traced = tracing.setup(settings) or tracing.enabled()
+    metrics = tracing.TracedMetrics() if traced else Metrics()
     all_hooks = {**LIFESPAN_HOOKS, **_HOOKS, **(hooks or {})}
 
     @asynccontextmanager
@@ -115,10 +118,12 @@ def create_app(
             await state.close()
 
     app = Litestar(
-        route_handlers=[*CONTROLLERS, *extra_controllers],
+        route_handlers=[*CONTROLLERS, *MOUNTS, *extra_controllers],
         lifespan=[lifespan],
         dependencies={"tandem": Provide(_service_state, sync_to_thread=False)},
         guards=[api_key_guard],
+        before_request=tracing.before_request if traced else None,
+        after_request=tracing.after_request if traced else None,
         exception_handlers={Exception: handle_exception},
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
@@ -126,6 +131,8 @@ def create_app(
             version=_version(),
             description="Retrieval over your documents where small models do most of the work.",
             path="/schema",
+            openapi_router=schema_router(),  # offline Redoc, security headers
+            render_plugins=schema_plugins(),
             components=Components(
                 security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}
             ),
@@ -135,6 +142,8 @@ def create_app(
         debug=False,
     )
     app.asgi_handler = RequestLogMiddleware(app.asgi_handler, metrics)
+    if traced:  # outermost: the request span covers everything, trace context read first
+        app.asgi_handler = tracing.wrap_asgi(app.asgi_handler)
     return app
 
 

@@ -179,6 +179,30 @@ class Settings(BaseSettings):
     llm_gpu_layers: int = Field(
         0, ge=-1, le=10_000, description="Layers of the in-process LLM on the GPU (-1: all)."
     )
+    llm_child_start_timeout_s: float = Field(
+        120.0,
+        gt=0,
+        le=3600,
+        description="Time the in-process LLM's child process (llama_cpp.server) has to load "
+        "the model and answer its first token.",
+    )
+    llm_child_restart_s: float = Field(
+        1.0,
+        gt=0,
+        le=600,
+        description="Pause before restarting a dead LLM child; doubles with each failed "
+        "start, up to TANDEM_LLM_CHILD_RESTART_MAX_S.",
+    )
+    llm_child_restart_max_s: float = Field(
+        60.0, gt=0, le=3600, description="Longest pause between restarts of the LLM child."
+    )
+    llm_child_hang_timeouts: int = Field(
+        3,
+        ge=0,
+        le=1000,
+        description="Generations in a row that time out before the LLM child is killed as "
+        "hung (and restarted); 0: never.",
+    )
     llm_cpu_max_gb: float = Field(
         2.0,
         ge=0,
@@ -275,6 +299,17 @@ class Settings(BaseSettings):
     qdrant_replicas: int | None = Field(
         None, ge=1, le=64, description="Replication factor of each new Qdrant collection."
     )
+
+    # -- OpenTelemetry (app/tracing.py) --------------------------------------------------------
+    otel_endpoint: str | None = Field(
+        None,
+        description="OTLP/HTTP collector URL (e.g. http://otel-collector:4318): traces on; "
+        "unset: the standard OTEL_EXPORTER_OTLP_ENDPOINT, else tracing is off.",
+    )
+    otel_content: bool = Field(
+        False, description="Put the query/question text on spans (off: never recorded)."
+    )
+    otel_service_name: str = Field("tandem", description="service.name of the exported spans.")
 
     @field_validator(
         "embedder_backend",

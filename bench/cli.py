@@ -10,7 +10,8 @@ installation without ``bench/`` (the Docker image) simply has no ``tandem bench`
 * ``suite``: the whole benchmark suite into BENCHMARKS.md (what ``make bench`` runs);
 * ``scale``: FAISS flat / HNSW / IVF-PQ at 100k and 1M synthetic vectors (``--quick``: 50k);
 * ``speed``: embedder texts/s in PyTorch and ONNX Runtime (fp32, int8), and a reranker's;
-* ``llamaindex``: the same corpus and models through plain llama-index, beside Tandem.
+* ``llamaindex``: the same corpus and models through plain llama-index, beside Tandem;
+* ``ingest``: ingestion documents/s and PDF pages/s on a mixed corpus, before and after.
 """
 
 from __future__ import annotations
@@ -138,14 +139,80 @@ def answers(
         typer.Option("--min-confidence", min=0, max=1, help="Small answers' abstention floor."),
     ] = None,
     model: Annotated[str | None, typer.Option("--model", help="Embedder spec.")] = None,
+    checker: Annotated[
+        str | None,
+        typer.Option("--checker", help="Checker spec (default TANDEM_CHECKER; none: off)."),
+    ] = None,
+    unanswerable: Annotated[
+        Path | None,
+        typer.Option(
+            "--unanswerable",
+            help="Questions asked against the index that it cannot answer (SQuAD-format or "
+            "JSONL with a question field): the abstention rate on them.",
+        ),
+    ] = None,
+    max_unanswerable: Annotated[
+        int | None, typer.Option("--max-unanswerable", min=1, help="Default: --max-questions.")
+    ] = None,
+    split: Annotated[
+        str,
+        typer.Option(
+            "--split",
+            help="all, cal or test: halves by article (and question id) for honest "
+            "calibration; report test figures.",
+        ),
+    ] = "all",
+    calibration: Annotated[
+        Path | None,
+        typer.Option(
+            "--calibration", help="Calibration JSON (default app/answers/calibration.json)."
+        ),
+    ] = None,
+    fit: Annotated[
+        Path | None,
+        typer.Option(
+            "--fit",
+            help="Fit abstention and confidence on this run (--split cal and "
+            "--unanswerable) and write them into this JSON file.",
+        ),
+    ] = None,
+    check_candidates: Annotated[
+        int | None,
+        typer.Option("--check-candidates", min=0, help="Reader candidates checked (0: off)."),
+    ] = None,
+    kind_penalty: Annotated[
+        float | None,
+        typer.Option("--kind-penalty", min=0, max=1, help="1: no when/who/how-many preference."),
+    ] = None,
+    rows: Annotated[
+        Path | None, typer.Option("--rows", help="Write per-question rows (JSONL) here.")
+    ] = None,
+    index_dir: Annotated[
+        Path | None,
+        typer.Option("--index-dir", help="Keep the set's index here and reuse it next time."),
+    ] = None,
 ) -> None:
-    """EM, F1, gold citations, abstentions and latency of answers from retrieved passages."""
-    from bench.answers import format_table, run_answers_bench
+    """EM, F1, abstention (answerable and unanswerable), calibration, wrong-entity answers and
+    latency of answers from retrieved passages."""
+    import json
+
+    from bench.answers import fit_calibration, format_table, run_answers_bench
 
     if not squad.is_file():
         raise UsageError(f"file not found: {squad}")
+    if unanswerable is not None and not unanswerable.is_file():
+        raise UsageError(f"file not found: {unanswerable}")
     if mode not in ("small", "llm"):
         raise UsageError(f"unknown mode {mode!r}: choose small or llm")
+    if split not in ("all", "cal", "test"):
+        raise UsageError(f"unknown split {split!r}: choose all, cal or test")
+    if fit is not None and (split != "cal" or unanswerable is None or mode != "small"):
+        raise UsageError("--fit needs --split cal, --unanswerable FILE and --mode small")
+    options: dict[str, Any] = {}
+    if check_candidates is not None:
+        options["check_candidates"] = check_candidates
+    if kind_penalty is not None:
+        options["kind_penalty"] = kind_penalty
     settings = get_settings()
     if min_confidence is not None:
         settings = settings.model_copy(update={"small_min_confidence": min_confidence})
@@ -164,8 +231,33 @@ def answers(
         reranker=rr,
         model=model,
         settings=settings,
+        checker=checker,
+        unanswerable=unanswerable,
+        max_unanswerable=max_unanswerable,
+        split=split,
+        calibration=str(calibration) if calibration else None,
+        small_options=options,
+        index_dir=index_dir,
         log=_log,
     )
+    if rows is not None:
+        rows.write_text("".join(json.dumps(r) + "\n" for r in result["rows"]))
+    if fit is not None:
+        from app.answers.calibration import save_calibration
+
+        fitted = fit_calibration(
+            result,
+            result["feature_set"],
+            {
+                "answerer": result["answerer"],
+                "reader": result["reader"],
+                "checker": result["checker"],
+            },
+        )
+        save_calibration(fitted, fit)
+        result["fitted"] = fitted.as_dict()
+        _log(f"calibration {fitted.name} written to {fit}: threshold {fitted.threshold:.3f}")
+    result.pop("rows")
     emit(result, format_table(result))
 
 
@@ -412,3 +504,73 @@ def llamaindex(
             + ", ".join(f"{k} {v}" for k, v in r["ratios"].items())
         )
     emit({"sets": results}, "\n".join(lines))
+
+
+@app.command("ingest")
+def bench_ingest(
+    docs: Annotated[int, typer.Option(help="Generated non-PDF files.")] = 120,
+    pdfs: Annotated[int, typer.Option(help="Generated PDFs.")] = 12,
+    pages: Annotated[int, typer.Option(help="Pages per PDF.")] = 3,
+    before: Annotated[
+        bool, typer.Option(help="Also build with the committed code (git archive HEAD).")
+    ] = True,
+) -> None:
+    """Ingestion throughput (documents/s, PDF pages/s) on a generated mixed corpus."""
+    from bench.ingest import run_ingest
+
+    res = run_ingest(docs, pdfs, pages, before)
+    lines = [f"corpus: {res['corpus']['files']} files, {res['corpus']['pdf_pages']} PDF pages"]
+    for label in ("before", "after"):
+        if label in res:
+            r = res[label]
+            lines.append(
+                f"{label}: {r['documents_per_s']} documents/s, {r['pdf_pages_per_s']} PDF "
+                f"pages/s ({r['documents']} documents, {r['failed']} failed, {r['seconds']}s)"
+            )
+    if "slowdown_pct" in res:
+        lines.append(f"slower by {res['slowdown_pct']}%")
+    emit(res, "\n".join(lines))
+
+
+@app.command("load")
+def load(
+    quick: Annotated[bool, typer.Option(help="Seconds, not minutes (what the tests run).")] = False,
+    soak_requests: Annotated[
+        int | None, typer.Option(help="Requests of the soak (default 20000; 600 with --quick).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the results as JSON here.")] = None,
+) -> None:
+    """Load on 127.0.0.1 with faults (Redis killed and back), zero-stale checks, and a soak."""
+    from bench.load import run_all
+
+    res = run_all(quick=quick, out=out, soak_requests=soak_requests)
+    lines = []
+    for phase in res["faults"]["phases"]:
+        lines.append(str(phase))
+    stale = res["stale"]
+    lines.append(
+        f"stale: {stale['stale']} of {stale['checked']} checked ({stale['publications']} "
+        f"publications, {stale['unchecked']} unchecked)"
+    )
+    soak = res["soak"]
+    lines.append(
+        f"soak: {soak['requests']} requests in {soak['seconds']}s, RSS growth "
+        f"{soak['rss_growth']}, fds {soak['fds_after_warmup']} -> {soak['fds_end']}, p50 "
+        f"{soak['p50_first_fifth_ms']} -> {soak['p50_last_fifth_ms']} ms"
+    )
+    emit(res, "\n".join(lines))
+
+
+@app.command("tracing")
+def bench_tracing(
+    docs: Annotated[int, typer.Option(min=10, max=100_000, help="Documents indexed.")] = 400,
+    requests: Annotated[
+        int, typer.Option(min=20, max=100_000, help="Searches per configuration.")
+    ] = 300,
+    rounds: Annotated[int, typer.Option(min=1, max=100, help="Interleaved rounds.")] = 10,
+) -> None:
+    """Search p50 with tracing off, on (in-memory exporter) and without the tracing code."""
+    from bench.tracing import format_table, run_tracing_bench
+
+    result = run_tracing_bench(docs, requests, rounds, log=_log)
+    emit(result, format_table(result))

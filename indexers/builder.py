@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 import logging
 import queue
-import re
 import shutil
 import threading
 import time
@@ -30,10 +29,12 @@ import numpy as np
 
 from core.errors import UsageError
 from indexers.chunker import DEFAULT_OVERLAP_TOKENS, Chunker
-from indexers.curate import CurationReport, document_problem, duplicate_mask
-from indexers.documents import SourceDocument, text_hash
+from indexers.curate import CurationReport, document_problem, duplicate_groups
+from indexers.documents import Problem, SourceDocument, text_hash
 from indexers.encode import BackgroundEncoder
-from indexers.loaders import iter_files, load_file
+from indexers.errors import EmptyBuild, StrictBuildFailed
+from indexers.loaders import check_paths, iter_files, load_one, root_for
+from indexers.structure import Section
 from indexers.versions import library_versions
 from smallmodels.embedder import SentenceTransformerEmbedder, load_embedder
 from stores.base import open_store
@@ -76,6 +77,8 @@ class BuildOptions:
     """FAISS: vectors beyond which IVF-PQ replaces HNSW; None: the store's default."""
     faiss_device: str | None = None
     """FAISS: ``auto``, ``cpu`` or ``cuda``; None: ``auto``."""
+    strict: bool = False
+    """Fail the build (publish nothing) when any file failed or was skipped."""
     show_progress: bool = False
     on_progress: ProgressFn | None = None
     cancelled: Callable[[], bool] | None = None
@@ -97,6 +100,21 @@ class BuildResult:
     failed_files: list[tuple[str, str]] = field(default_factory=list)
     curation: dict[str, int] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    pages: int = 0
+    """PDF pages read in this build."""
+
+    def files(self, kind: str) -> list[dict[str, Any]]:
+        return [p.as_dict() for p in self.problems if p.kind == kind]
+
+    def report(self) -> dict[str, Any]:
+        """Counts and lists of every file failed, skipped, dropped, merged or kept."""
+        out: dict[str, Any] = {"pages": self.pages}
+        for kind in ("skipped", "dropped", "merged", "kept"):
+            out[kind] = sum(1 for p in self.problems if p.kind == kind)
+        for kind in ("failed", "skipped", "dropped", "merged", "kept"):
+            out[f"{kind}_files"] = self.files(kind)
+        return out
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -110,6 +128,7 @@ class BuildResult:
             "duplicates": self.duplicates,
             "failed": self.failed,
             "seconds": round(self.seconds, 3),
+            **self.report(),
         }
 
 
@@ -119,6 +138,12 @@ class _Previous:
     documents: dict[str, DocumentRecord]
     chunks_by_doc: dict[str, list[ChunkRecord]]
     vectors_by_hash: dict[str, np.ndarray]
+    held: set[str] = field(default_factory=set)
+    """Documents held (identical to a searched copy) in the previous version."""
+
+    @property
+    def roots(self) -> list[str]:
+        return list(self.manifest.get("roots") or [])
 
 
 def _load_previous(layout: IndexLayout) -> _Previous | None:
@@ -130,6 +155,7 @@ def _load_previous(layout: IndexLayout) -> _Previous | None:
     try:
         chunks = store.all_chunks()
         docs = {d.doc_id: d for d in store.documents()}
+        held_docs, held_chunks = store.held()
     finally:
         store.close()
     vectors = load_embeddings(folder)
@@ -138,7 +164,16 @@ def _load_previous(layout: IndexLayout) -> _Previous | None:
     for c in chunks:
         by_doc.setdefault(c.doc_id, []).append(c)
         by_hash.setdefault(c.text_hash, vectors[c.row])
-    return _Previous(layout.manifest(version), docs, by_doc, by_hash)
+    held = set()
+    for d in held_docs:
+        if d.doc_id not in docs:
+            docs[d.doc_id] = d
+            held.add(d.doc_id)
+    for c in held_chunks:
+        by_doc.setdefault(c.doc_id, []).append(c)
+    for cs in by_doc.values():
+        cs.sort(key=lambda c: c.position)
+    return _Previous(layout.manifest(version), docs, by_doc, by_hash, held)
 
 
 def resolve_embedder(
@@ -210,32 +245,39 @@ def run_build(
         )
 
         # -- read, chunk and (in the background) embed the new document set ------------------
-        failed: list[tuple[str, str]] = []
-        removed_names: list[str] = []
         curation = CurationReport()
+        problems: list[Problem] = []
         loaded_docs: list[DocumentRecord] = []
         loaded_chunks: list[list[ChunkRecord]] = []
         new_ids: set[str] = set()
-        encoder: BackgroundEncoder | None = None
+        read_sources: set[str] = set()
+        removed_names: list[str] = []
+        prev_roots = previous.roots if previous else []
+        roots: list[str] = [] if action == "build" else list(prev_roots)
+        pages = 0
         if action == "remove":
             removed_names = [str(p) for p in paths]
         else:
-            _check_paths(paths)
-            encoder = _start_encoder(embedder, opts)
+            for p in check_paths(paths):
+                root = str(iter_root(p, prev_roots if action == "add" else []))
+                if root not in roots:
+                    roots.append(root)
+        encoder = _start_encoder(embedder, opts)
         try:
             t0 = time.perf_counter()
-            if encoder is not None:
-                reader = _Reader(paths, opts.text_field)
+            if action != "remove":
+                reader = _Reader(paths, opts.text_field, prev_roots if action == "add" else [])
                 chunk_s = 0.0
                 for doc in reader:
                     if opts.cancelled and opts.cancelled():
                         raise BuildCancelled(f"build of {name!r} cancelled")
                     t1 = time.perf_counter()
                     new_ids.add(doc.doc_id)
-                    problem = document_problem(doc.text)
+                    problem = document_problem(doc.text, doc.record)
                     if problem:
                         setattr(curation, problem, getattr(curation, problem) + 1)
                         curation.dropped_documents.append(doc.doc_id)
+                        problems.append(Problem(doc.doc_id, "dropped", problem))
                         chunk_s += time.perf_counter() - t1
                         continue
                     rec = DocumentRecord(
@@ -249,37 +291,58 @@ def run_build(
                         and old.content_hash == rec.content_hash
                         and old.metadata == rec.metadata
                         and old.title == rec.title
+                        and old.mtime == rec.mtime
                     ):
-                        chunks = previous.chunks_by_doc.get(doc.doc_id, [])
+                        chunks = [_fresh(c) for c in previous.chunks_by_doc.get(doc.doc_id, [])]
                     else:
-                        chunks = _chunk_document(chunker, doc)
+                        chunks = chunk_document(chunker, doc)
                     for c in chunks:
                         if not (previous and c.text_hash in previous.vectors_by_hash):
                             encoder.submit(c.text_hash, c.text)
                     loaded_docs.append(rec)
                     loaded_chunks.append(chunks)
                     chunk_s += time.perf_counter() - t1
-                encoder.end_input()
-                failed = reader.failed
+                problems.extend(reader.problems)
+                read_sources = reader.read_sources
+                pages = reader.pages
                 timings["load_s"] = reader.busy_s
                 timings["chunk_s"] = chunk_s
                 timings["read_chunk_wall_s"] = time.perf_counter() - t0
             _notify(
                 opts,
                 documents=len(new_ids),
-                chunks_total=encoder.submitted if encoder else 0,
-                chunks_done=encoder.encoded if encoder else 0,
+                chunks_total=encoder.submitted,
+                chunks_done=encoder.encoded,
             )
 
             # -- the new document set: kept previous documents first, then the loaded ones -----
             docs: list[DocumentRecord] = []
             doc_chunks: list[list[ChunkRecord]] = []
-            if previous and action in ("add", "remove"):
+            failed_now = {p.source: p.reason for p in problems if p.kind == "failed"}
+            if previous:
                 for doc_id, rec in previous.documents.items():
-                    if doc_id in new_ids or (action == "remove" and _matches(rec, removed_names)):
+                    if doc_id in new_ids:
+                        continue
+                    reason = failed_now.get(doc_id) or failed_now.get(rec.source)
+                    if reason is not None and doc_id not in previous.held:
+                        problems.append(
+                            Problem(
+                                doc_id,
+                                "kept",
+                                f"kept from version {previous.manifest['version']}: {reason}",
+                            )
+                        )
+                    elif (
+                        action == "build"
+                        or (action == "remove" and _matches(rec, removed_names))
+                        or (
+                            action == "add"
+                            and (rec.source in read_sources or _gone(rec, prev_roots, paths))
+                        )
+                    ):
                         continue
                     docs.append(rec)
-                    doc_chunks.append(previous.chunks_by_doc.get(doc_id, []))
+                    doc_chunks.append([_fresh(c) for c in previous.chunks_by_doc.get(doc_id, [])])
             if action == "remove":
                 matched = [
                     n
@@ -295,23 +358,15 @@ def run_build(
 
             # -- curation over chunks ---------------------------------------------------------
             t0 = time.perf_counter()
-            flat = [c for cs in doc_chunks for c in cs]
-            owners = [i for i, cs in enumerate(doc_chunks) for _ in cs]
-            if opts.dedup and flat:
-                keep, exact, near = duplicate_mask([c.text for c in flat])
-                curation.exact_duplicates, curation.near_duplicates = exact, near
-            else:
-                keep = np.ones(len(flat), dtype=bool)
-            kept = [c for c, k in zip(flat, keep, strict=True) if k]
-            counts: dict[int, int] = {}
-            for o, k in zip(owners, keep, strict=True):
-                counts[o] = counts.get(o, 0) + int(k)
-            final_docs = []
-            for i, d in enumerate(docs):
-                d.chunk_count = counts.get(i, 0)
-                if d.chunk_count:
-                    final_docs.append(d)
+            final_docs, kept, held_docs, held = curate_chunks(
+                docs, doc_chunks, curation, problems, opts.dedup
+            )
+            for c in held:  # a held chunk revived later needs its vector
+                if not (previous and c.text_hash in previous.vectors_by_hash):
+                    encoder.submit(c.text_hash, c.text)
+            encoder.end_input()
             timings["curate_s"] = time.perf_counter() - t0
+            _check_publishable(name, final_docs, problems, opts.strict)
 
             # -- vectors: reuse what did not change, embed the rest -------------------------------
             # The staging folder exists from here on: a build killed now leaves only it behind,
@@ -329,20 +384,23 @@ def run_build(
                     curation,
                     final_docs,
                     kept,
-                    failed,
+                    problems,
                     action,
                     version,
                     staging,
                     started,
                     timings,
                     encoder,
+                    held_docs,
+                    held,
+                    roots,
+                    pages,
                 )
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise
         finally:
-            if encoder is not None:
-                encoder.close()
+            encoder.close()
 
 
 def _embed_write_publish(
@@ -355,14 +413,19 @@ def _embed_write_publish(
     curation: CurationReport,
     final_docs: list[DocumentRecord],
     kept: list[ChunkRecord],
-    failed: list[tuple[str, str]],
+    problems: list[Problem],
     action: str,
     version: int,
     staging: Path,
     started: float,
     timings: dict[str, float],
     encoder: BackgroundEncoder | None = None,
+    held_docs: list[DocumentRecord] | None = None,
+    held: list[ChunkRecord] | None = None,
+    roots: list[str] | None = None,
+    pages: int = 0,
 ) -> BuildResult:
+    failed = [(p.source, p.reason) for p in problems if p.kind == "failed"]
     name = layout.name
     dim = embedder.dimension
     vectors = np.zeros((len(kept), dim), dtype=np.float32)
@@ -380,8 +443,10 @@ def _embed_write_publish(
     t0 = time.perf_counter()
     store = ChunkStore(staging / "chunks.sqlite")
     store.write(final_docs, kept)
+    store.write_held(held_docs or [], held or [])
     store.close()
-    BM25Index.build([c.text for c in kept]).save(staging)
+    bm25 = BM25Index.build([c.text for c in kept])
+    bm25.save(staging)
     write_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -455,6 +520,8 @@ def _embed_write_publish(
         failed_files=failed,
         curation=curation.as_dict(),
         timings=timings,
+        problems=problems,
+        pages=pages,
     )
     manifest = {
         "name": name,
@@ -469,11 +536,14 @@ def _embed_write_publish(
             "max_seq_length": embedder.max_seq_length,
         },
         "store": store_params,
-        "bm25": BM25Index().params(),
+        "bm25": bm25.params(),
+        "roots": roots or [],
         "chunking": {
             "chunk_tokens": chunker.chunk_tokens,
             "overlap_tokens": chunker.overlap_tokens,
             "splitter": "llama-index SentenceSplitter + model tokenizer",
+            "max_chars": chunker.max_chars,
+            "sections": "headings as chunk metadata (section)",
         },
         "counts": {
             "documents": len(final_docs),
@@ -483,9 +553,10 @@ def _embed_write_publish(
             "removed": removed,
             "duplicates": curation.duplicates,
             "failed": len(failed),
+            **{k: v for k, v in result.report().items() if not k.endswith("_files")},
             **curation.as_dict(),
         },
-        "failed_files": [{"source": s, "reason": r} for s, r in failed],
+        **{k: v for k, v in result.report().items() if k.endswith("_files")},
         "libraries": library_versions(),
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
         "seconds": round(seconds, 3),
@@ -500,44 +571,47 @@ def _embed_write_publish(
     return result
 
 
-def _check_paths(paths: Sequence[str | Path]) -> None:
-    """Missing paths are a :class:`UsageError` before anything is read."""
-    for p in paths:
-        if not Path(p).exists():
-            raise UsageError(f"path not found: {p}")
-
-
 class _Reader:
     """Documents of ``paths`` read by a background thread, in file order (``load_paths`` as a
-    stream): files that fail to parse are skipped and listed in ``failed``."""
+    stream): what cannot be indexed is listed in ``problems``."""
 
-    def __init__(self, paths: Sequence[str | Path], text_field: str, prefetch: int = 64) -> None:
-        self.failed: list[tuple[str, str]] = []
+    def __init__(
+        self,
+        paths: Sequence[str | Path],
+        text_field: str,
+        roots: Sequence[str] = (),
+        prefetch: int = 64,
+    ) -> None:
+        self.problems: list[Problem] = []
+        self.read_sources: set[str] = set()
+        """Files read now (not failed): their previous documents are replaced."""
+        self.pages = 0
         self.busy_s = 0.0
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=prefetch)
         self._stop = threading.Event()
         self._thread = threading.Thread(
-            target=self._read, args=([Path(p) for p in paths], text_field), daemon=True
+            target=self._read, args=([Path(p) for p in paths], text_field, roots), daemon=True
         )
         self._thread.start()
 
-    def _read(self, paths: list[Path], text_field: str) -> None:
+    def _read(self, paths: list[Path], text_field: str, roots: Sequence[str]) -> None:
         try:
             for p in paths:
-                for file, root in iter_files(p):
+                for file, root in iter_files(p, roots):
                     if self._stop.is_set():
                         return
                     t = time.perf_counter()
-                    try:
-                        docs = load_file(file, root, text_field)
-                    except Exception as exc:  # noqa: BLE001 - any parser failure skips the file
-                        reason = re.sub(r"\s+", " ", str(exc))[:200] or type(exc).__name__
-                        source = file.relative_to(root).as_posix()
-                        log.warning("skipped %s: %s", source, reason)
-                        self.failed.append((source, reason))
-                        docs = []
+                    loaded = load_one(file, root, text_field)
+                    for problem in loaded.problems:
+                        log.warning("%s %s: %s", problem.kind, problem.source, problem.reason)
+                    self.problems.extend(loaded.problems)
+                    if not any(
+                        pr.kind == "failed" and pr.source == loaded.source for pr in loaded.problems
+                    ):
+                        self.read_sources.add(loaded.source)
+                    self.pages += loaded.pages
                     self.busy_s += time.perf_counter() - t
-                    for doc in docs:
+                    for doc in loaded.documents:
                         self._put(doc)
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer
             self._put(exc)
@@ -592,23 +666,147 @@ def _payload(meta: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in meta.items() if isinstance(v, str | int | float | bool)}
 
 
-def _chunk_document(chunker: Chunker, doc: SourceDocument) -> list[ChunkRecord]:
+def chunk_document(chunker: Chunker, doc: SourceDocument) -> list[ChunkRecord]:
+    """The chunks of one document, section by section; the section title (heading path) is
+    chunk metadata (``section``), not chunk text."""
     meta = {"title": doc.title, **doc.metadata}
     if doc.mtime is not None:
         meta["modified"] = datetime.fromtimestamp(doc.mtime, UTC).isoformat(timespec="seconds")
     meta["content_hash"] = doc.content_hash
-    return [
-        ChunkRecord(
-            chunk_id=f"{doc.doc_id}::{i}",
-            doc_id=doc.doc_id,
-            source=doc.source,
-            position=i,
-            text=text,
-            text_hash=text_hash(text),
-            metadata=meta,
+    parts = doc.sections or [Section("", doc.text)]
+    out: list[ChunkRecord] = []
+    for section in parts:
+        smeta = {**meta, "section": section.title} if section.title else meta
+        for text in chunker.split(section.text):
+            i = len(out)
+            out.append(
+                ChunkRecord(
+                    chunk_id=f"{doc.doc_id}::{i}",
+                    doc_id=doc.doc_id,
+                    source=doc.source,
+                    position=i,
+                    text=text,
+                    text_hash=text_hash(text),
+                    metadata=smeta,
+                )
+            )
+    return out
+
+
+_chunk_document = chunk_document
+
+
+def chunk_batch(chunker: Chunker, docs: Sequence[SourceDocument]) -> list[list[ChunkRecord]]:
+    """:func:`chunk_document` over a batch (for parallel engines)."""
+    return [chunk_document(chunker, d) for d in docs]
+
+
+def _fresh(c: ChunkRecord) -> ChunkRecord:
+    """A copy of a previous version's chunk, its curation marks cleared."""
+    meta = {k: v for k, v in c.metadata.items() if k not in ("version_group", "newer_version")}
+    return ChunkRecord(c.chunk_id, c.doc_id, c.source, c.position, c.text, c.text_hash, meta)
+
+
+def curate_chunks(
+    docs: Sequence[DocumentRecord],
+    doc_chunks: Sequence[list[ChunkRecord]],
+    curation: CurationReport,
+    problems: list[Problem],
+    dedup: bool = True,
+) -> tuple[list[DocumentRecord], list[ChunkRecord], list[DocumentRecord], list[ChunkRecord]]:
+    """``(documents, searched chunks, held documents, held chunks)``; see :mod:`curate`.
+
+    Identical chunks: the copy of the most recently modified document is searched, the others
+    held and their documents reported as merged. Near-duplicates: all searched, grouped."""
+    flat = [c for cs in doc_chunks for c in cs]
+    owners = [i for i, cs in enumerate(doc_chunks) for _ in cs]
+    keep = [True] * len(flat)
+    if dedup and flat:
+        exact, near = duplicate_groups([c.text for c in flat])
+        groups: dict[int, list[int]] = {}
+        for i, g in enumerate(exact):
+            groups.setdefault(g, []).append(i)
+        rep_of: dict[int, int] = {}
+        for members in groups.values():
+            best = max(members, key=lambda i: (docs[owners[i]].mtime or 0.0, -i))
+            for i in members:
+                rep_of[i] = best
+                keep[i] = i == best
+        curation.exact_duplicates = sum(1 for k in keep if not k)
+        near_groups: dict[int, list[int]] = {}
+        for i, g in enumerate(near):
+            if keep[i]:
+                near_groups.setdefault(g, []).append(i)
+        curation.near_duplicates = 0
+        for members in near_groups.values():
+            if len({owners[i] for i in members}) > 1:
+                curation.near_duplicates += len(members) - 1
+                gid = flat[members[0]].text_hash
+                newest = max(members, key=lambda i: docs[owners[i]].mtime or 0.0)
+                for i in members:
+                    meta = {**flat[i].metadata, "version_group": gid}
+                    if i != newest:
+                        meta["newer_version"] = docs[owners[newest]].source
+                    flat[i].metadata = meta
+        merged_into: dict[int, str] = {}
+        for i, k in enumerate(keep):
+            if not k:
+                merged_into.setdefault(owners[i], docs[owners[rep_of[i]]].doc_id)
+    else:
+        merged_into = {}
+    counts: dict[int, int] = {}
+    for o, k in zip(owners, keep, strict=True):
+        counts[o] = counts.get(o, 0) + int(k)
+    final_docs: list[DocumentRecord] = []
+    held_docs: list[DocumentRecord] = []
+    for i, d in enumerate(docs):
+        d.chunk_count = counts.get(i, 0)
+        if d.chunk_count:
+            final_docs.append(d)
+        elif doc_chunks[i]:
+            held_docs.append(d)
+            problems.append(
+                Problem(d.doc_id, "merged", "identical content", kept=merged_into.get(i))
+            )
+    kept = [c for c, k in zip(flat, keep, strict=True) if k]
+    held = [c for c, k, o in zip(flat, keep, owners, strict=True) if not k and not counts.get(o)]
+    return final_docs, kept, held_docs, held
+
+
+def _check_publishable(
+    name: str, docs: Sequence[DocumentRecord], problems: Sequence[Problem], strict: bool
+) -> None:
+    bad = [p for p in problems if p.kind in ("failed", "skipped")]
+    if strict and bad:
+        listed = "; ".join(f"{p.source}: {p.reason}" for p in bad[:10])
+        raise StrictBuildFailed(
+            f"--strict: {len(bad)} file(s) failed or were skipped, nothing published ({listed})"
         )
-        for i, text in enumerate(chunker.split(doc.text))
-    ]
+    if not docs:
+        counts = {k: sum(1 for p in problems if p.kind == k) for k in ("failed", "skipped")}
+        dropped = [p for p in problems if p.kind == "dropped"]
+        listed = "; ".join(f"{p.source}: {p.reason}" for p in (bad + dropped)[:10])
+        raise EmptyBuild(
+            f"index {name!r}: the build would publish no documents, so nothing was published "
+            f"({counts['failed']} failed, {counts['skipped']} skipped, {len(dropped)} dropped"
+            + (f": {listed}" if listed else "")
+            + ")"
+        )
+
+
+def iter_root(path: Path, roots: Sequence[str]) -> Path:
+    """The source root a given path's documents are named relative to."""
+    return root_for(Path(path), roots)
+
+
+def _gone(rec: DocumentRecord, roots: Sequence[str], paths: Sequence[str | Path]) -> bool:
+    """True for a document whose file was under one of ``paths`` and no longer exists."""
+    given = [Path(p).resolve() for p in paths]
+    for r in roots:
+        f = Path(r) / rec.source
+        if any(f == g or g in f.parents for g in given):
+            return not f.exists()
+    return False
 
 
 def _notify(opts: BuildOptions, **progress: Any) -> None:

@@ -9,6 +9,8 @@ from llama_index.core.node_parser import SentenceSplitter
 
 DEFAULT_CHUNK_TOKENS = 200
 DEFAULT_OVERLAP_TOKENS = 32
+#: Characters per chunk at most, per chunk token (a long unknown word is one [UNK] token).
+CHARS_PER_TOKEN = 8
 #: Room for the special tokens ([CLS], [SEP]) the model adds.
 SPECIAL_TOKENS = 2
 
@@ -35,6 +37,7 @@ class Chunker:
             raise UsageError(f"--chunk-tokens must be at least 16 (max {limit})")
         self.overlap_tokens = min(overlap_tokens, self.chunk_tokens // 4)
         self.tokenize = tokenize
+        self.max_chars = self.chunk_tokens * CHARS_PER_TOKEN
 
     @cached_property
     def splitter(self) -> SentenceSplitter:
@@ -49,6 +52,21 @@ class Chunker:
         text = text.strip()
         if not text:
             return []
-        if len(self.tokenize(text)) <= self.chunk_tokens:
+        if len(text) <= self.max_chars and len(self.tokenize(text)) <= self.chunk_tokens:
             return [text]
-        return [c.strip() for c in self.splitter.split_text(text) if c.strip()]
+        out: list[str] = []
+        for c in self.splitter.split_text(text):
+            out.extend(_cut(c.strip(), self.max_chars))
+        return [c for c in out if c]
+
+
+def _cut(text: str, max_chars: int) -> list[str]:
+    """``text`` in pieces of at most ``max_chars`` characters, cut at spaces when there are."""
+    out = []
+    while len(text) > max_chars:
+        cut = text.rfind(" ", max_chars // 2, max_chars)
+        cut = cut if cut > 0 else max_chars
+        out.append(text[:cut].strip())
+        text = text[cut:].strip()
+    out.append(text)
+    return out

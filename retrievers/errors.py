@@ -10,3 +10,12 @@ class RerankerUnavailable(TandemError):
 
     code = "reranker_unavailable"
     status = 409
+
+
+class UnknownFilterField(TandemError):
+    """A filter names a field that no document of the index has: a typo, not an empty
+    result."""
+
+    code = "unknown_filter_field"
+    status = 400
+    exit_code = 2

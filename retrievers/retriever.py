@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from core.errors import UsageError
-from retrievers.errors import RerankerUnavailable
+from retrievers.errors import RerankerUnavailable, UnknownFilterField
 from retrievers.fusion import RRF_K, convex, rrf
 from smallmodels.embedder import SentenceTransformerEmbedder, load_embedder
 from stores.chunkstore import normalise_filters
@@ -192,6 +192,7 @@ class Retriever:
         pushed: dict[str, list[str]] | None = None
         if filters:
             norm = normalise_filters(filters)
+            check_filter_fields(snap, norm)
             pushed = norm if _store_filters(snap, norm) else None
             if pushed is None or mode != "dense":  # BM25 (and stores without filters) need rows
                 allowed = snap.chunks.rows_matching(norm)
@@ -244,7 +245,7 @@ class Retriever:
                 qt["rerank"] = (time.perf_counter() - t) * 1000
             cand = cand[:top_k]
             t = time.perf_counter()
-            records = snap.chunks.get([r for r, _ in cand])
+            records = prefer_newest(snap.chunks.get([r for r, _ in cand]))
             hits = [
                 Hit(
                     rank=i + 1,
@@ -281,6 +282,39 @@ class Retriever:
         records = snap.chunks.get([r for r, _ in cand])
         order = rerank_order(self.reranker, query, [c.text for c in records])
         return [(records[i].row, score) for i, score in order]
+
+
+def check_filter_fields(snap: IndexSnapshot, filters: Mapping[str, Sequence[str]]) -> None:
+    """:class:`UnknownFilterField` when a filter names a field no chunk of the index has."""
+    keys = snap.chunks.metadata_keys()
+    missing = sorted(k for k in filters if k not in keys)
+    if missing:
+        known = ", ".join(sorted(keys - {"content_hash"})[:20])
+        raise UnknownFilterField(
+            f"no document in index {snap.name!r} has the field "
+            f"{', '.join(repr(m) for m in missing)} (fields: {known})"
+        )
+
+
+def prefer_newest(records: list[Any]) -> list[Any]:
+    """Versions of one passage (chunks sharing ``metadata["version_group"]``, set by the
+    builder's curation) in newest-first order at the ranks the group holds."""
+    groups: dict[str, list[int]] = {}
+    for i, c in enumerate(records):
+        g = c.metadata.get("version_group")
+        if g:
+            groups.setdefault(g, []).append(i)
+    out = list(records)
+    for positions in groups.values():
+        if len(positions) > 1:
+            members = sorted(
+                (records[i] for i in positions),
+                key=lambda c: str(c.metadata.get("modified") or ""),
+                reverse=True,
+            )
+            for pos, c in zip(positions, members, strict=True):
+                out[pos] = c
+    return out
 
 
 def _store_filters(snap: IndexSnapshot, filters: Mapping[str, Sequence[str]]) -> bool:

@@ -33,11 +33,13 @@ from core.text import cited_passages, split_sentences, strip_markers
 from smallmodels import runtime
 from smallmodels.cache import ModelCache
 from smallmodels.hardware import cpu_has_fast_bf16
+from smallmodels.released import ReleasedCrossEncoder, default_folder, is_release, sigmoid
 from smallmodels.spec import ResolvedModel, fingerprint, read_folder_config, resolve
 
 #: The default checker: ``models/checker-minilm`` in the checkout (git-ignored; made by
-#: ``tandem checker train models/checker-minilm ...``).
-DEFAULT_CHECKER = str(Path(__file__).resolve().parents[1] / "models" / "checker-minilm")
+#: ``tandem checker train models/checker-minilm ...``) when it is there, else the checker
+#: released with Tandem (``smallmodels/released/checker-minilm``, int8 ONNX, no PyTorch).
+DEFAULT_CHECKER = default_folder("checker")
 #: Option defaults saved with a trained checker (``reader``, ``reader_weight``,
 #: ``reader_max_words``, ``reader_threshold``); spec options override them.
 CONFIG_FILE = "tandem_checker.json"
@@ -75,14 +77,16 @@ def folder_config(path: str | Path) -> dict[str, str]:
 
 def resolve_reader_option(value: str) -> str | None:
     """A checker's ``reader`` option as a reader spec: ``none`` (or empty) is no reader;
-    ``auto`` is Tandem's trained reader (``models/reader-minilm``) when it is there."""
+    ``auto`` is Tandem's default reader (``models/reader-minilm`` when trained, else the
+    released one) when there is one."""
     value = value.strip()
     if value.lower() in {"", "none", "off"}:
         return None
     if value.lower() == "auto":
         from smallmodels.reader import DEFAULT_READER
 
-        return DEFAULT_READER if (Path(DEFAULT_READER) / "config.json").is_file() else None
+        folder = Path(DEFAULT_READER)
+        return DEFAULT_READER if (folder / "config.json").is_file() or is_release(folder) else None
     return value
 
 
@@ -191,6 +195,8 @@ class AnswerScorer(Protocol):
 
 
 def _is_cross_encoder(resolved: ResolvedModel) -> bool:
+    if is_release(resolved.path):
+        return True
     config = Path(resolved.path) / "config.json"
     if resolved.source == "hub" or not config.is_file():
         return True  # let the loader decide
@@ -234,15 +240,21 @@ class CrossEncoderChecker:
                 f"checker {self.resolved.spec!r} is not a cross-encoder (no sequence-classification"
                 " head); train one with `tandem checker train OUT`"
             )
-        import transformers
-        from sentence_transformers import CrossEncoder
+        #: A released checker (int8 ONNX, :mod:`smallmodels.released`): no PyTorch at all.
+        self.released = is_release(self.resolved.path)
+        self.model: Any
+        if self.released:
+            self.model = ReleasedCrossEncoder(self.resolved.path, "checker")
+        else:
+            import transformers
+            from sentence_transformers import CrossEncoder
 
-        verbosity = transformers.logging.get_verbosity()
-        transformers.logging.set_verbosity_error()
-        try:
-            self.model = CrossEncoder(self.resolved.path, device=device)
-        finally:
-            transformers.logging.set_verbosity(verbosity)
+            verbosity = transformers.logging.get_verbosity()
+            transformers.logging.set_verbosity_error()
+            try:
+                self.model = CrossEncoder(self.resolved.path, device=device)
+            finally:
+                transformers.logging.set_verbosity(verbosity)
         if self.model.num_labels != 1:
             raise ModelNotFound(
                 f"checker {self.resolved.spec!r} has {self.model.num_labels} labels; a checker"
@@ -277,9 +289,11 @@ class CrossEncoderChecker:
         """Cross-encoder scores of ``(question, answer, passage)`` triples (passages as given)."""
         if not pairs:
             return []
+        inputs = [(pair_text(q, a), p) for q, a, p in pairs]
+        if self.released:  # the sigmoid of the logit, as CrossEncoder.predict gives it
+            return [float(v) for v in sigmoid(self.model.predict(inputs))]
         import torch
 
-        inputs = [(pair_text(q, a), p) for q, a, p in pairs]
         with self._lock, torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
             raw: Any = self.model.predict(
                 inputs, batch_size=self.batch_size, show_progress_bar=False

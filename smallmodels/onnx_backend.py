@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -287,10 +288,12 @@ CALL_BATCH = 1
 
 def default_threads() -> int:
     """Parallel workers: the configured ``onnx_threads`` (:mod:`smallmodels.runtime`), else
-    torch's setting (the service sets it)."""
+    torch's setting (the service sets it) when PyTorch is loaded, else the CPU count."""
     configured = runtime.current().onnx_threads
     if configured is not None:
         return max(1, int(configured))
+    if "torch" not in sys.modules:  # serving released models: do not import PyTorch for this
+        return max(1, os.cpu_count() or 1)
     try:
         import torch
 
@@ -324,11 +327,15 @@ class BatchRunner:
 
     def run(self, feeds: Sequence[dict[str, np.ndarray]]) -> list[np.ndarray]:
         """The first output of each feed, in order."""
+        return [outputs[0] for outputs in self.run_all(feeds)]
+
+    def run_all(self, feeds: Sequence[dict[str, np.ndarray]]) -> list[list[np.ndarray]]:
+        """Every output of each feed, in order."""
         t = time.perf_counter()
         if self._pool is None or len(feeds) < 2:
-            out = [self.session.run(None, f)[0] for f in feeds]
+            out = [self.session.run(None, f) for f in feeds]
         else:
-            out = list(self._pool.map(lambda f: self.session.run(None, f)[0], feeds))
+            out = list(self._pool.map(lambda f: self.session.run(None, f), feeds))
         self.seconds += time.perf_counter() - t
         return out
 

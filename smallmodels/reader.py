@@ -14,17 +14,20 @@ import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from core.errors import ModelNotFound
+import numpy as np
+
+from core.errors import ModelNotFound, UsageError
 from core.text import normalize_answer, sentence_bounds, token_f1
 from smallmodels.cache import ModelCache
 from smallmodels.hardware import cpu_has_fast_bf16
+from smallmodels.released import PairTokenizer, ReleasedModel, default_folder, is_release
 from smallmodels.spec import ResolvedModel, fingerprint, resolve
 
-#: Where ``tandem reader train`` puts the reader by default (git-ignored ``models/``).
-DEFAULT_READER = str(Path(__file__).resolve().parents[1] / "models" / "reader-minilm")
+#: The default reader: ``models/reader-minilm`` (``make models``; git-ignored) when it is there,
+#: else the reader released with Tandem (``smallmodels/released/reader-minilm``, int8 ONNX).
+DEFAULT_READER = default_folder("reader")
 
 
 @dataclass(frozen=True)
@@ -88,8 +91,227 @@ def pad_width(n: int, multiple: int, limit: int = 512) -> int:
     return max(n, min(limit, -(-n // multiple) * multiple))
 
 
-class TransformersReader:
-    """A reader backed by a transformers ``AutoModelForQuestionAnswering`` folder.
+class ExtractiveReader:
+    """What every reader backend shares: (question, passage) windows, span post-processing and
+    answer scoring, in numpy. A backend supplies :meth:`_logits` (start and end logits of each
+    window): :class:`TransformersReader` (PyTorch) or :class:`OnnxReader` (ONNX Runtime, no
+    PyTorch)."""
+
+    name: str
+    fingerprint: str
+    max_seq_len: int
+    max_query_tokens: int
+    doc_stride: int
+    pair_tokenizer: PairTokenizer
+
+    def _setup_windows(self, max_seq_len: int, doc_stride: int, limit: int) -> None:
+        self.max_seq_len = max(64, min(max_seq_len, limit))
+        self.max_query_tokens, self.doc_stride = window_limits(self.max_seq_len, doc_stride)
+
+    def _logits(self, windows: Sequence[_Window]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(start_logits, end_logits) float32 arrays per window (one entry per token)."""
+        raise NotImplementedError
+
+    # --- encoding ---------------------------------------------------------------------------
+
+    def _trim_question(self, question: str) -> str:
+        question = " ".join(question.split())
+        offsets = self.pair_tokenizer.offsets(question)
+        if len(offsets) <= self.max_query_tokens:
+            return question
+        return question[: offsets[self.max_query_tokens - 1][1]]
+
+    def _windows(self, question: str, passages: Sequence[str]) -> list[_Window]:
+        """Tokenise (question, passage) pairs into overlapping windows."""
+        indices = [i for i, p in enumerate(passages) if p and p.strip()]
+        if not indices:
+            return []
+        question = self._trim_question(question)
+        encoded = self.pair_tokenizer.windows(
+            question, [passages[i] for i in indices], self.max_seq_len, self.doc_stride
+        )
+        windows: list[_Window] = []
+        for sample, enc in encoded:
+            offsets: list[tuple[int, int] | None] = [
+                (int(o[0]), int(o[1])) if s == 1 else None
+                for o, s in zip(enc.offsets, enc.sequence_ids, strict=True)
+            ]
+            windows.append(
+                _Window(
+                    passage_index=indices[sample],
+                    input_ids=list(enc.ids),
+                    token_type_ids=list(enc.type_ids) if self.uses_token_types else [],
+                    offsets=offsets,
+                )
+            )
+        return windows
+
+    uses_token_types: bool = True
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def read(
+        self,
+        question: str,
+        passages: Sequence[str],
+        top_n: int = 3,
+        max_answer_tokens: int = 30,
+    ) -> list[Span]:
+        """The ``top_n`` best answer spans over all passages, best first."""
+        return self.read_detailed(question, passages, top_n, max_answer_tokens).spans
+
+    def read_detailed(
+        self,
+        question: str,
+        passages: Sequence[str],
+        top_n: int = 3,
+        max_answer_tokens: int = 30,
+    ) -> ReadResult:
+        """Like :meth:`read`, plus the probability that no passage holds the answer."""
+        windows = self._windows(question, passages)
+        if not windows or top_n <= 0:
+            return ReadResult([], 1.0)
+        logits = self._logits(windows)
+        per_window = max(top_n * 4, 20)
+        best: dict[tuple[int, int, int], float] = {}
+        log_masses: list[float] = []
+        null_logit = math.inf
+        for window, (start_logits, end_logits) in zip(windows, logits, strict=True):
+            null_logit = min(null_logit, float(start_logits[0] + end_logits[0]))
+            context = np.array([o is not None for o in window.offsets])
+            if not bool(context.any()):
+                continue
+            scores = start_logits[:, None] + end_logits[None, :]
+            n = scores.shape[0]
+            idx = np.arange(n)
+            valid = (
+                (idx[None, :] >= idx[:, None])
+                & (idx[None, :] - idx[:, None] < max(1, max_answer_tokens))
+                & context[:, None]
+                & context[None, :]
+            )
+            flat = np.where(valid, scores, -np.inf).ravel()
+            log_masses.append(_logsumexp(flat))
+            k = min(per_window, int(valid.sum()))
+            positions = np.argpartition(-flat, k - 1)[:k]
+            positions = positions[np.argsort(-flat[positions], kind="stable")]
+            for pos in positions.tolist():
+                value = float(flat[pos])
+                s_tok, e_tok = divmod(int(pos), n)
+                s_off, e_off = window.offsets[s_tok], window.offsets[e_tok]
+                if s_off is None or e_off is None:
+                    continue
+                key = (window.passage_index, s_off[0], e_off[1])
+                if value > best.get(key, -math.inf):
+                    best[key] = value
+        log_masses.append(null_logit)
+        log_total = _logsumexp(np.asarray(log_masses, dtype=np.float64))
+        ranked = sorted(best.items(), key=lambda kv: kv[1], reverse=True)
+        spans: list[Span] = []
+        seen: set[tuple[int, int, int]] = set()
+        for (p, start, end), logit in ranked:
+            text = passages[p][start:end]
+            # Trim whitespace the offsets may include, keeping offsets exact.
+            lead = len(text) - len(text.lstrip())
+            trail = len(text) - len(text.rstrip())
+            start, end = start + lead, end - trail
+            if end <= start or (p, start, end) in seen:
+                continue
+            seen.add((p, start, end))
+            spans.append(
+                Span(
+                    passage_index=p,
+                    start=start,
+                    end=end,
+                    text=passages[p][start:end],
+                    score=min(1.0, math.exp(logit - log_total)),
+                    logit=logit,
+                )
+            )
+            if len(spans) >= top_n:
+                break
+        return ReadResult(spans, min(1.0, math.exp(null_logit - log_total)))
+
+    # --- scoring a given answer -------------------------------------------------------------
+
+    def score_answer(self, question: str, passage: str, answer: str) -> float:
+        """How likely this reader is to extract ``answer`` for ``question`` from ``passage``."""
+        return self.score_answers(question, passage, [answer])[0]
+
+    def score_answers(self, question: str, passage: str, answers: Sequence[str]) -> list[float]:
+        """:meth:`score_answer` for several answers sharing one forward pass.
+
+        Per window, start and end positions get their own softmax (over context tokens and
+        [CLS]); an answer's score is the best ``P(start) * P(end)`` over its occurrences in the
+        passage (case-insensitive), and over windows. An answer that does not occur verbatim is
+        matched to the passage span of at most ``len(answer) + 3`` tokens with the best SQuAD
+        token F1, and its probability is scaled by that F1.
+        """
+        windows = self._windows(question, [passage])
+        if not windows:
+            return [0.0 for _ in answers]
+        logits = self._logits(windows)
+        log_probs = []
+        for window, (start_logits, end_logits) in zip(windows, logits, strict=True):
+            keep = np.array([o is not None for o in window.offsets])
+            keep[0] = True
+            log_probs.append((_log_softmax(start_logits, keep), _log_softmax(end_logits, keep)))
+        scores: list[float] = []
+        for answer in answers:
+            target = answer.strip()
+            if not target or not normalize_answer(target):
+                scores.append(0.0)
+                continue
+            occurrences = [
+                (m.start(), m.end(), 1.0)
+                for m in re.finditer(re.escape(target), passage, flags=re.IGNORECASE)
+            ]
+            if not occurrences:
+                occurrences = self._fuzzy_occurrences(passage, target, token_f1)
+            best = 0.0
+            for char_start, char_end, weight in occurrences:
+                for window, (s, e) in zip(windows, log_probs, strict=True):
+                    tokens = _token_span(window.offsets, char_start, char_end)
+                    if tokens is None:
+                        continue
+                    prob = math.exp(float(s[tokens[0]] + e[tokens[1]])) * weight
+                    best = max(best, prob)
+            scores.append(min(1.0, best))
+        return scores
+
+    @staticmethod
+    def _fuzzy_occurrences(
+        passage: str, answer: str, similarity: Any
+    ) -> list[tuple[int, int, float]]:
+        """The passage span (by words) most similar to ``answer``, with its token F1."""
+        words = [(m.start(), m.end()) for m in re.finditer(r"\S+", passage)]
+        size = len(answer.split())
+        best: tuple[int, int, float] | None = None
+        for i in range(len(words)):
+            for j in range(i, min(len(words), i + size + 3)):
+                start, end = words[i][0], words[j][1]
+                f1 = similarity(passage[start:end], answer)
+                if f1 > 0 and (best is None or f1 > best[2]):
+                    best = (start, end, f1)
+        return [best] if best else []
+
+
+def _logsumexp(values: np.ndarray) -> float:
+    values = np.asarray(values, dtype=np.float64)
+    top = float(values.max(initial=-math.inf))
+    if not math.isfinite(top):
+        return top
+    return top + math.log(float(np.exp(values - top).sum()))
+
+
+def _log_softmax(logits: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """log-softmax over the ``keep`` positions (-inf elsewhere)."""
+    masked = np.where(keep, np.asarray(logits, dtype=np.float64), -np.inf)
+    return masked - _logsumexp(masked)
+
+
+class TransformersReader(ExtractiveReader):
+    """A reader backed by a transformers ``AutoModelForQuestionAnswering`` folder (PyTorch).
 
     ``spec`` options: ``precision=fp32|bf16`` (default: bf16 autocast on CPUs with native
     bfloat16, which is about 2.5x faster), ``max_seq_len=N``, ``stride=N``.
@@ -107,15 +329,12 @@ class TransformersReader:
     ) -> None:
         from transformers import AutoConfig, AutoModelForQuestionAnswering, AutoTokenizer
 
-        try:
-            resolved = resolve(spec, DEFAULT_READER)
-        except ModelNotFound as exc:
-            if spec is None:
-                raise ModelNotFound(
-                    f"no reader model at {DEFAULT_READER}: train one with "
-                    "`tandem reader train models/reader-minilm --squad FILE` or pass a model spec"
-                ) from exc
-            raise
+        resolved = _resolve_reader(spec)
+        if is_release(resolved.path):
+            raise UsageError(
+                f"reader {resolved.spec!r} is a released int8 ONNX model: open it with "
+                "smallmodels.reader.load_reader (OnnxReader), not with PyTorch"
+            )
         config = AutoConfig.from_pretrained(resolved.path)
         archs = getattr(config, "architectures", None) or []
         if not any(a.endswith("ForQuestionAnswering") for a in archs):
@@ -185,12 +404,15 @@ class TransformersReader:
             raise ModelNotFound(f"reader {name!r} needs a fast tokenizer (tokenizer.json)")
         self.model = model.to(device).eval()
         self.tokenizer = tokenizer
+        self.pair_tokenizer = PairTokenizer.from_backend(tokenizer.backend_tokenizer)
+        self.uses_token_types = "token_type_ids" in getattr(
+            tokenizer, "model_input_names", ["token_type_ids"]
+        )
         self.name = name
         self.fingerprint = fingerprint
         self.device = device
         limit = int(getattr(model.config, "max_position_embeddings", 512) or 512)
-        self.max_seq_len = max(64, min(max_seq_len, limit))
-        self.max_query_tokens, self.doc_stride = window_limits(self.max_seq_len, doc_stride)
+        self._setup_windows(max_seq_len, doc_stride, limit)
         self.batch_size = max(1, batch_size)
         if precision == "auto":
             precision = "bf16" if device == "cpu" and cpu_has_fast_bf16() else "fp32"
@@ -199,55 +421,11 @@ class TransformersReader:
         self.precision = precision
         self._lock = threading.Lock()
 
-    # --- encoding ---------------------------------------------------------------------------
-
-    def _trim_question(self, question: str) -> str:
-        question = " ".join(question.split())
-        enc = self.tokenizer(question, add_special_tokens=False, return_offsets_mapping=True)
-        offsets = enc["offset_mapping"]
-        if len(offsets) <= self.max_query_tokens:
-            return question
-        return question[: offsets[self.max_query_tokens - 1][1]]
-
-    def _windows(self, question: str, passages: Sequence[str]) -> list[_Window]:
-        """Tokenise (question, passage) pairs into overlapping windows."""
-        indices = [i for i, p in enumerate(passages) if p and p.strip()]
-        if not indices:
-            return []
-        question = self._trim_question(question)
-        enc = self.tokenizer(
-            [question] * len(indices),
-            [passages[i] for i in indices],
-            truncation="only_second",
-            max_length=self.max_seq_len,
-            stride=self.doc_stride,
-            return_overflowing_tokens=True,
-            return_offsets_mapping=True,
-            padding=False,
-        )
-        windows: list[_Window] = []
-        for w, sample in enumerate(enc["overflow_to_sample_mapping"]):
-            seq_ids = enc.sequence_ids(w)
-            offsets: list[tuple[int, int] | None] = [
-                (int(o[0]), int(o[1])) if s == 1 else None
-                for o, s in zip(enc["offset_mapping"][w], seq_ids, strict=True)
-            ]
-            token_types = enc["token_type_ids"][w] if "token_type_ids" in enc else None
-            windows.append(
-                _Window(
-                    passage_index=indices[sample],
-                    input_ids=list(enc["input_ids"][w]),
-                    token_type_ids=list(token_types) if token_types is not None else [],
-                    offsets=offsets,
-                )
-            )
-        return windows
-
-    def _logits(self, windows: Sequence[_Window]) -> list[tuple[Any, Any]]:
-        """(start_logits, end_logits) float32 tensors per window, batched by similar length."""
+    def _logits(self, windows: Sequence[_Window]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(start_logits, end_logits) per window, batched by similar length."""
         import torch
 
-        results: list[tuple[Any, Any] | None] = [None] * len(windows)
+        results: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(windows)
         order = sorted(range(len(windows)), key=lambda i: len(windows[i].input_ids))
         pad_id = self.tokenizer.pad_token_id or 0
         with self._lock, torch.inference_mode():
@@ -273,164 +451,80 @@ class TransformersReader:
                     enabled=self.precision == "bf16",
                 ):
                     out = self.model(**inputs)
-                starts = out.start_logits.float().cpu()
-                ends = out.end_logits.float().cpu()
+                starts = out.start_logits.float().cpu().numpy()
+                ends = out.end_logits.float().cpu().numpy()
                 for row, i in enumerate(chunk):
                     n = len(windows[i].input_ids)
                     results[i] = (starts[row, :n], ends[row, :n])
         return [r for r in results if r is not None]
 
-    # --- reading ----------------------------------------------------------------------------
 
-    def read(
-        self,
-        question: str,
-        passages: Sequence[str],
-        top_n: int = 3,
-        max_answer_tokens: int = 30,
-    ) -> list[Span]:
-        """The ``top_n`` best answer spans over all passages, best first."""
-        return self.read_detailed(question, passages, top_n, max_answer_tokens).spans
+class OnnxReader(ExtractiveReader):
+    """A released reader (:mod:`smallmodels.released`): int8 ONNX served by ONNX Runtime and
+    ``tokenizers``, without PyTorch. One unpadded window per call, on parallel workers.
 
-    def read_detailed(
-        self,
-        question: str,
-        passages: Sequence[str],
-        top_n: int = 3,
-        max_answer_tokens: int = 30,
-    ) -> ReadResult:
-        """Like :meth:`read`, plus the probability that no passage holds the answer."""
-        import torch
+    ``spec`` options: ``max_seq_len=N``, ``stride=N``, ``threads=N``.
+    """
 
-        windows = self._windows(question, passages)
-        if not windows or top_n <= 0:
-            return ReadResult([], 1.0)
-        logits = self._logits(windows)
-        per_window = max(top_n * 4, 20)
-        best: dict[tuple[int, int, int], float] = {}
-        log_masses: list[float] = []
-        null_logit = math.inf
-        for window, (start_logits, end_logits) in zip(windows, logits, strict=True):
-            null_logit = min(null_logit, float(start_logits[0] + end_logits[0]))
-            context = torch.tensor([o is not None for o in window.offsets])
-            if not bool(context.any()):
-                continue
-            scores = start_logits[:, None] + end_logits[None, :]
-            n = scores.shape[0]
-            idx = torch.arange(n)
-            valid = (
-                (idx[None, :] >= idx[:, None])
-                & (idx[None, :] - idx[:, None] < max(1, max_answer_tokens))
-                & context[:, None]
-                & context[None, :]
+    def __init__(self, spec: str | None = None) -> None:
+        resolved = _resolve_reader(spec)
+        if not is_release(resolved.path):
+            raise UsageError(
+                f"reader {resolved.spec!r} is not a released model folder (no tandem_release.json)"
             )
-            scores = scores.masked_fill(~valid, -math.inf)
-            flat = scores.flatten()
-            log_masses.append(float(torch.logsumexp(flat, dim=0)))
-            k = min(per_window, int(valid.sum()))
-            values, positions = torch.topk(flat, k)
-            for value, pos in zip(values.tolist(), positions.tolist(), strict=True):
-                s_tok, e_tok = divmod(int(pos), n)
-                s_off, e_off = window.offsets[s_tok], window.offsets[e_tok]
-                if s_off is None or e_off is None:
-                    continue
-                key = (window.passage_index, s_off[0], e_off[1])
-                if value > best.get(key, -math.inf):
-                    best[key] = float(value)
-        log_masses.append(null_logit)
-        log_total = float(torch.logsumexp(torch.tensor(log_masses), dim=0))
-        ranked = sorted(best.items(), key=lambda kv: kv[1], reverse=True)
-        spans: list[Span] = []
-        seen: set[tuple[int, int, int]] = set()
-        for (p, start, end), logit in ranked:
-            text = passages[p][start:end]
-            # Trim whitespace the offsets may include, keeping offsets exact.
-            lead = len(text) - len(text.lstrip())
-            trail = len(text) - len(text.rstrip())
-            start, end = start + lead, end - trail
-            if end <= start or (p, start, end) in seen:
-                continue
-            seen.add((p, start, end))
-            spans.append(
-                Span(
-                    passage_index=p,
-                    start=start,
-                    end=end,
-                    text=passages[p][start:end],
-                    score=min(1.0, math.exp(logit - log_total)),
-                    logit=logit,
-                )
-            )
-            if len(spans) >= top_n:
-                break
-        return ReadResult(spans, min(1.0, math.exp(null_logit - log_total)))
+        opts = resolved.options
+        threads = int(opts["threads"]) if "threads" in opts else None
+        self.released = ReleasedModel(resolved.path, "reader", threads=threads)
+        meta = self.released.meta
+        self.pair_tokenizer = self.released.tokenizer
+        self.uses_token_types = "token_type_ids" in self.released.inputs
+        self.resolved = resolved
+        self.name = self.released.name
+        self.fingerprint = fingerprint(resolved)
+        self.device = "cpu"
+        self.precision = "int8"
+        self._setup_windows(
+            int(opts.get("max_seq_len", meta.get("max_seq_len", 384))),
+            int(opts.get("stride", meta.get("doc_stride", 128))),
+            int(meta.get("max_length", 512)),
+        )
 
-    # --- scoring a given answer -------------------------------------------------------------
+    def _logits(self, windows: Sequence[_Window]) -> list[tuple[np.ndarray, np.ndarray]]:
+        names = self.released.inputs
+        feeds = []
+        for w in windows:
+            arrays = {
+                "input_ids": w.input_ids,
+                "attention_mask": [1] * len(w.input_ids),
+                "token_type_ids": w.token_type_ids or [0] * len(w.input_ids),
+            }
+            feeds.append({n: np.asarray([arrays[n]], dtype=np.int64) for n in names})
+        outs = self.released.run_all(feeds)
+        return [
+            (np.asarray(o[0][0], dtype=np.float32), np.asarray(o[1][0], dtype=np.float32))
+            for o in outs
+        ]
 
-    def score_answer(self, question: str, passage: str, answer: str) -> float:
-        """How likely this reader is to extract ``answer`` for ``question`` from ``passage``."""
-        return self.score_answers(question, passage, [answer])[0]
 
-    def score_answers(self, question: str, passage: str, answers: Sequence[str]) -> list[float]:
-        """:meth:`score_answer` for several answers sharing one forward pass.
+def _resolve_reader(spec: str | None) -> ResolvedModel:
+    try:
+        return resolve(spec, DEFAULT_READER)
+    except ModelNotFound as exc:
+        if spec is None:
+            raise ModelNotFound(
+                f"no reader model at {DEFAULT_READER}: train one with "
+                "`tandem reader train models/reader-minilm --squad FILE` or pass a model spec"
+            ) from exc
+        raise
 
-        Per window, start and end positions get their own softmax (over context tokens and
-        [CLS]); an answer's score is the best ``P(start) * P(end)`` over its occurrences in the
-        passage (case-insensitive), and over windows. An answer that does not occur verbatim is
-        matched to the passage span of at most ``len(answer) + 3`` tokens with the best SQuAD
-        token F1, and its probability is scaled by that F1.
-        """
-        import torch
 
-        windows = self._windows(question, [passage])
-        if not windows:
-            return [0.0 for _ in answers]
-        logits = self._logits(windows)
-        log_probs = []
-        for window, (start_logits, end_logits) in zip(windows, logits, strict=True):
-            keep = torch.tensor([o is not None for o in window.offsets])
-            keep[0] = True
-            s = torch.log_softmax(start_logits.masked_fill(~keep, -math.inf), dim=0)
-            e = torch.log_softmax(end_logits.masked_fill(~keep, -math.inf), dim=0)
-            log_probs.append((s, e))
-        scores: list[float] = []
-        for answer in answers:
-            target = answer.strip()
-            if not target or not normalize_answer(target):
-                scores.append(0.0)
-                continue
-            occurrences = [
-                (m.start(), m.end(), 1.0)
-                for m in re.finditer(re.escape(target), passage, flags=re.IGNORECASE)
-            ]
-            if not occurrences:
-                occurrences = self._fuzzy_occurrences(passage, target, token_f1)
-            best = 0.0
-            for char_start, char_end, weight in occurrences:
-                for window, (s, e) in zip(windows, log_probs, strict=True):
-                    tokens = _token_span(window.offsets, char_start, char_end)
-                    if tokens is None:
-                        continue
-                    prob = math.exp(float(s[tokens[0]] + e[tokens[1]])) * weight
-                    best = max(best, prob)
-            scores.append(min(1.0, best))
-        return scores
-
-    @staticmethod
-    def _fuzzy_occurrences(
-        passage: str, answer: str, similarity: Any
-    ) -> list[tuple[int, int, float]]:
-        """The passage span (by words) most similar to ``answer``, with its token F1."""
-        words = [(m.start(), m.end()) for m in re.finditer(r"\S+", passage)]
-        size = len(answer.split())
-        best: tuple[int, int, float] | None = None
-        for i in range(len(words)):
-            for j in range(i, min(len(words), i + size + 3)):
-                start, end = words[i][0], words[j][1]
-                f1 = similarity(passage[start:end], answer)
-                if f1 > 0 and (best is None or f1 > best[2]):
-                    best = (start, end, f1)
-        return [best] if best else []
+def open_reader(spec: str | None = None, device: str = "cpu") -> ExtractiveReader:
+    """The reader for ``spec``: :class:`OnnxReader` for a released folder, else
+    :class:`TransformersReader`."""
+    resolved = _resolve_reader(spec)
+    if is_release(resolved.path):
+        return OnnxReader(spec or DEFAULT_READER)
+    return TransformersReader(spec, device=device)
 
 
 def _token_span(
@@ -478,12 +572,10 @@ def sentence_around(passage: str, start: int, end: int) -> tuple[int, int, str]:
 
 # --- loading --------------------------------------------------------------------------------
 
-_CACHE: ModelCache[TransformersReader] = ModelCache(
-    lambda spec, device: TransformersReader(spec, device=device)
-)
+_CACHE: ModelCache[ExtractiveReader] = ModelCache(open_reader)
 
 
-def load_reader(spec: str | None = None, device: str = "cpu") -> TransformersReader:
+def load_reader(spec: str | None = None, device: str = "cpu") -> ExtractiveReader:
     """Load (once per process) the reader for ``spec`` (default :data:`DEFAULT_READER`)."""
     key = (spec or DEFAULT_READER, device)
     return _CACHE.get(*key)

@@ -15,6 +15,9 @@ name; :func:`smallmodels.spec.resolve`). Options after ``@`` tune it::
 * ``top_n``: how many first-stage candidates the rerank stage scores.
 * ``fusion``: weight of the first-stage rank in the final order (see :mod:`retrievers.rerank`).
 
+The reranker released with Tandem is ``released:reranker`` (or ``tandem-reranker``): int8 ONNX
+served without PyTorch (:mod:`smallmodels.released`), its only backend ``onnx-int8``.
+
 A folder written by ``tandem reranker train`` carries ``tandem_reranker.json`` with the values it
 was trained and tuned with; options in the spec override them.
 """
@@ -34,6 +37,7 @@ import numpy as np
 from core.errors import UsageError
 from smallmodels.backends import CROSS_ENCODER_BACKENDS, Backend, is_onnx, parse_backend
 from smallmodels.cache import ModelCache
+from smallmodels.released import ReleasedCrossEncoder, is_release
 from smallmodels.spec import ResolvedModel, fingerprint, read_folder_config, resolve
 
 CONFIG_FILE = "tandem_reranker.json"
@@ -123,11 +127,11 @@ class CrossEncoderReranker:
         fusion_weight: float | None = None,
         device: str = "cpu",
     ) -> None:
-        from sentence_transformers import CrossEncoder
-
         if not spec or not spec.strip():
             raise UsageError("no reranker spec given")
         self.resolved: ResolvedModel = resolve(spec, spec)
+        #: A released reranker (int8 ONNX, :mod:`smallmodels.released`): no PyTorch at all.
+        self.released = is_release(self.resolved.path)
         opts = self.resolved.options
         conf = read_config(self.resolved.path) if self.resolved.source != "hub" else {}
 
@@ -142,10 +146,15 @@ class CrossEncoderReranker:
             return cast(conf.get(key, default))
 
         self.backend: Backend = parse_backend(
-            pick(backend, "backend", "torch", str),
+            pick(backend, "backend", "onnx-int8" if self.released else "torch", str),
             allowed=CROSS_ENCODER_BACKENDS,
             kind="reranker",
         )
+        if self.released and self.backend != "onnx-int8":
+            raise UsageError(
+                f"reranker {self.resolved.spec!r} is a released int8 ONNX model: its only "
+                "backend is onnx-int8"
+            )
         self.max_length: int = pick(max_length, "max_length", DEFAULT_MAX_LENGTH, int)
         self.batch_size: int = pick(batch_size, "batch_size", DEFAULT_BATCH_SIZE, int)
         self.top_n: int = pick(top_n, "top_n", DEFAULT_TOP_N, int)
@@ -161,7 +170,11 @@ class CrossEncoderReranker:
 
         self.onnx: Any = None
         self.model: Any = None
-        if is_onnx(self.backend):
+        if self.released:
+            self.onnx = ReleasedCrossEncoder(
+                self.resolved.path, "reranker", max_length=self.max_length
+            )
+        elif is_onnx(self.backend):
             from smallmodels.onnx_backend import OnnxCrossEncoder
 
             self.onnx = OnnxCrossEncoder(
@@ -170,6 +183,8 @@ class CrossEncoderReranker:
                 max_length=self.max_length,
             )
         else:
+            from sentence_transformers import CrossEncoder
+
             self.model = CrossEncoder(self.resolved.path, device=device, max_length=self.max_length)
         if self.backend == "torch-int8":
             import torch
@@ -202,8 +217,6 @@ class CrossEncoderReranker:
 
     def score_pairs(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         """Logits of ready-made pairs (no focusing)."""
-        import torch
-
         if not pairs:
             return np.zeros(0, dtype=np.float32)
         if self.onnx is not None:
@@ -213,6 +226,8 @@ class CrossEncoderReranker:
                 self.seconds += time.perf_counter() - start
                 self.pairs_scored += len(pairs)
             return np.asarray(logits, dtype=np.float32).reshape(-1)
+        import torch
+
         with self._lock:
             start = time.perf_counter()
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.backend == "torch-bf16"):

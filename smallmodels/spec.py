@@ -9,6 +9,10 @@ A spec is a string. It resolves, in this order, to:
 3. a hub name (``org/name``), only when a hub is reachable: with ``HF_HUB_OFFLINE=1`` a hub
    name that is not already in the local cache is a :class:`ModelNotFound` naming the spec.
 
+Before all of these, the names of the models released with Tandem (``released:reader``,
+``released:checker``, ``released:reranker``, or ``tandem-reader`` and so on) resolve to their
+folders in the package (:mod:`smallmodels.released`), with ``source == "released"``.
+
 A spec may carry options after ``@``: ``SPEC@backend=onnx-int8``.
 """
 
@@ -44,7 +48,7 @@ class ResolvedModel:
     path: str
     """A local folder, or the hub name when ``source == 'hub'``."""
     source: str
-    """``package``, ``folder`` or ``hub``."""
+    """``package``, ``folder``, ``hub`` or ``released``."""
     name: str
     """A short human name for manifests and logs."""
     options: dict[str, str] = field(default_factory=dict)
@@ -86,6 +90,11 @@ def resolve(spec: str | None, default: str = DEFAULT_EMBEDDER) -> ResolvedModel:
     """Resolve a model spec to a local folder (or a reachable hub name)."""
     raw = (spec or default).strip()
     base, options = split_options(raw)
+    from smallmodels.released import release_alias
+
+    released = release_alias(base)
+    if released is not None:
+        return ResolvedModel(base, str(released), "released", released.name, options)
     alias = PACKAGE_ALIASES.get(base.lower())
     for module_name in filter(None, [alias, base.replace("-", "_") if "/" not in base else None]):
         path = _package_path(module_name)

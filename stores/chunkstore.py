@@ -37,6 +37,24 @@ CREATE TABLE IF NOT EXISTS chunks (
     text_hash TEXT NOT NULL,
     metadata TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS held_documents (
+    doc_id TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    title TEXT,
+    mtime REAL,
+    content_hash TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    chunk_count INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS held_chunks (
+    chunk_id TEXT NOT NULL UNIQUE,
+    doc_id TEXT NOT NULL,
+    source TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    text_hash TEXT NOT NULL,
+    metadata TEXT NOT NULL
+);
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
 CREATE INDEX IF NOT EXISTS chunks_hash ON chunks(text_hash);
 """
@@ -143,7 +161,83 @@ class ChunkStore:
                 ],
             )
 
+    def write_held(
+        self, documents: Iterable[DocumentRecord], chunks: Sequence[ChunkRecord]
+    ) -> None:
+        """Content not searched (identical to a kept copy) but kept for later versions: when
+        the kept copy's file goes, this one takes its place."""
+        with self._lock, self._conn:
+            self._conn.executemany(
+                "INSERT INTO held_documents VALUES (?,?,?,?,?,?,?)",
+                [
+                    (
+                        d.doc_id,
+                        d.source,
+                        d.title,
+                        d.mtime,
+                        d.content_hash,
+                        json.dumps(d.metadata, ensure_ascii=False, default=str),
+                        d.chunk_count,
+                    )
+                    for d in documents
+                ],
+            )
+            self._conn.executemany(
+                "INSERT INTO held_chunks VALUES (?,?,?,?,?,?,?)",
+                [
+                    (
+                        c.chunk_id,
+                        c.doc_id,
+                        c.source,
+                        c.position,
+                        c.text,
+                        c.text_hash,
+                        json.dumps(c.metadata, ensure_ascii=False, default=str),
+                    )
+                    for c in chunks
+                ],
+            )
+
     # -- reading ---------------------------------------------------------------------------
+    def _has_table(self, name: str) -> bool:
+        cur = self._conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", [name]
+        )
+        return cur.fetchone() is not None
+
+    def held(self) -> tuple[list[DocumentRecord], list[ChunkRecord]]:
+        """Held documents and chunks (none in versions built before they existed)."""
+        with self._lock:
+            if not self._has_table("held_chunks"):
+                return [], []
+            docs = [
+                DocumentRecord(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6])
+                for r in self._conn.execute(
+                    "SELECT doc_id, source, title, mtime, content_hash, metadata, chunk_count "
+                    "FROM held_documents ORDER BY doc_id"
+                )
+            ]
+            chunks = [
+                _chunk((-1, *r))
+                for r in self._conn.execute(
+                    "SELECT chunk_id, doc_id, source, position, text, text_hash, metadata "
+                    "FROM held_chunks ORDER BY doc_id, position"
+                )
+            ]
+        return docs, chunks
+
+    def metadata_keys(self) -> frozenset[str]:
+        """Every metadata field some chunk has (computed once per store)."""
+        cached: frozenset[str] | None = getattr(self, "_keys", None)
+        if cached is None:
+            with self._lock:
+                cur = self._conn.execute(
+                    "SELECT DISTINCT j.key FROM chunks, json_each(chunks.metadata) AS j"
+                )
+                cached = frozenset(str(r[0]) for r in cur) | COLUMN_KEYS
+            self._keys = cached
+        return cached
+
     def count(self) -> int:
         with self._lock:
             return int(self._conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
@@ -191,7 +285,8 @@ class ChunkStore:
             return [r[0] for r in self._conn.execute("SELECT text FROM chunks ORDER BY row")]
 
     def rows_matching(self, filters: Filters) -> np.ndarray:
-        """Rows whose metadata match every filter (equality, or membership in a list)."""
+        """Rows whose metadata match every filter: equality with one of the values; a list
+        field (``"tags": ["a", "b"]``) matches when any of its values does."""
         clauses: list[str] = []
         params: list[Any] = []
         for key, values in filters.items():
@@ -201,13 +296,13 @@ class ChunkStore:
             else:
                 # CAST keeps numbers and strings comparable: year=2020 matches 2020 and "2020".
                 # json booleans come back as 1/0; map them to true/false.
+                # json_each walks a list's values, and gives a scalar as its only value.
                 clauses.append(
-                    "(CASE json_type(metadata, ?) WHEN 'true' THEN 'true' WHEN 'false' "
-                    "THEN 'false' ELSE CAST(json_extract(metadata, ?) AS TEXT) END)"
-                    f" IN ({marks})"
+                    "EXISTS (SELECT 1 FROM json_each(chunks.metadata, ?) AS j WHERE "
+                    "(CASE j.type WHEN 'true' THEN 'true' WHEN 'false' "
+                    f"THEN 'false' ELSE CAST(j.value AS TEXT) END) IN ({marks}))"
                 )
-                path = "$." + json.dumps(key)
-                params.extend([path, path])
+                params.append("$." + json.dumps(key))
             params.extend(values)
         where = " AND ".join(clauses) or "1"
         with self._lock:

@@ -22,6 +22,7 @@ from typing import Any
 
 from smallmodels.hardware import cpu_has_fast_bf16
 from smallmodels.reader import (
+    ExtractiveReader,
     TransformersReader,
     load_reader,
     pad_width,
@@ -155,7 +156,7 @@ def _collate(batch: Sequence[_Feature], pad_id: int) -> dict[str, Any]:
 
 
 def evaluate_questions(
-    reader: TransformersReader, questions: Sequence[SquadQuestion]
+    reader: ExtractiveReader, questions: Sequence[SquadQuestion]
 ) -> dict[str, float]:
     """SQuAD EM/F1 (0..1) of the reader's best span, reading each question's gold paragraph."""
     started = time.perf_counter()

@@ -3,9 +3,10 @@
 ``mode`` per request:
 
 * ``small``: the extractive answer (reason ``requested``).
-* ``llm``: the LLM (reason ``requested``); with no LLM configured or usable a 503
-  ``llm_unavailable``; an open circuit, an error or a timeout falls back to the small answer
-  (reasons ``circuit_open``, ``llm_error``, ``llm_timeout``).
+* ``llm``: the LLM (reason ``requested``); with no LLM configured, or none that this hardware
+  can load, a 409 ``not_configured`` (a configuration question); a configured LLM that failed
+  to load is a 503 ``llm_unavailable``; an open circuit, an error or a timeout falls back to the
+  small answer (reasons ``circuit_open``, ``llm_error``, ``llm_timeout``).
 * ``auto`` (default): the small answer when there is no LLM (``no_llm``), when the hardware is
   constrained (``constrained``), when the in-process model failed to load
   (``llm_unavailable``), when the LLM's circuit is open (``circuit_open``) or when the small
@@ -30,7 +31,7 @@ from typing import Literal
 from app.generators.base import Generator, GeneratorUnavailable, Timeouts
 from app.generators.breaker import CircuitBreaker
 from app.settings import Settings
-from core.errors import TandemError
+from core.errors import NotConfigured, TandemError
 
 log = logging.getLogger("tandem.answers")
 
@@ -167,6 +168,12 @@ class LLMSlot:
             return "absent", f"in-process LLM not loaded: hardware {self.detail}; small answers"
         if self.availability == "failed":
             return "down", f"LLM failed to load: {self.detail}; small answers only"
+        live = getattr(self.generator, "health", None)  # the supervised llama.cpp child
+        if callable(live):
+            status, why = live()
+            if status != "ok":
+                return "down", f"{why}; serving small answers{hw}"
+            self.detail = self.generator.describe() if self.generator else self.detail
         state = self.breaker.state
         if state == "open":
             return "down", (
@@ -215,12 +222,20 @@ def load_llm(settings: Settings) -> LLMSlot:
         log.warning("in-process LLM not loaded, %s: small answers only", hw.detail)
         return LLMSlot(None, "constrained", hw.detail, hw, breaker)
     try:
+        # The model runs in a supervised child (llama_cpp.server): when it dies the circuit
+        # opens at once, and the first call after its restart probes it.
         llama = LlamaGenerator(
             path,
             context_tokens=settings.llm_context_tokens,
             threads=settings.llm_threads or None,
             gpu_layers=settings.llm_gpu_layers,
             timeouts=timeouts,
+            start_timeout_s=settings.llm_child_start_timeout_s,
+            restart_backoff_s=settings.llm_child_restart_s,
+            restart_max_s=settings.llm_child_restart_max_s,
+            hang_timeouts=settings.llm_child_hang_timeouts,
+            on_exit=breaker.trip,
+            on_ready=breaker.probe_now,
         )
     except TandemError as exc:
         log.error("in-process LLM failed to load: %s", exc.message)
@@ -245,8 +260,9 @@ def plan_route(
     small_confidence: float | None,
     confident: float,
 ) -> Plan:
-    """Route one question (see the module docstring); :class:`GeneratorUnavailable` when
-    ``mode="llm"`` and there is no usable LLM at all."""
+    """Route one question (see the module docstring); with ``mode="llm"`` and no usable LLM:
+    :class:`~core.errors.NotConfigured` (none configured, or constrained hardware) or
+    :class:`GeneratorUnavailable` (the configured one failed to load)."""
     if mode == "small":
         return Plan(False, "requested")
     if availability != "ready":
@@ -256,7 +272,9 @@ def plan_route(
                 "constrained": "the in-process LLM is not loaded on this constrained hardware",
                 "failed": "the configured LLM failed to load",
             }[availability]
-            raise GeneratorUnavailable(f"mode=llm but {what}")
+            if availability == "failed":  # configured, and down
+                raise GeneratorUnavailable(f"mode=llm but {what}")
+            raise NotConfigured(f"mode=llm but {what}")
         return Plan(False, {"none": "no_llm", "constrained": "constrained"}.get(
             availability, "llm_unavailable"
         ))  # fmt: skip

@@ -15,8 +15,11 @@ the service through :func:`app.controllers.indexes.run_search`, the CLI through 
 5. checks the groundedness of every LLM answer (``TANDEM_CHECKER``). Without a checker the
    ``grounded`` object says so: ``{"score": null, "unsupported": [], "method": "none",
    "reason": ...}`` (no embedder-based guess: a number that is not a groundedness check would
-   be read as one). A small answer is a verbatim quote of its cited passage:
-   ``{"score": 1.0, "method": "extractive"}``.
+   be read as one). A small answer says who checked it: ``{"method": "checker", "score": S,
+   "checker": NAME}`` when the checker scored the span against the question and its passage,
+   ``{"method": "reader", "score": P}`` when only the reader's own span probability backs it,
+   ``{"method": "unchecked", "score": null}`` when nothing did (an embedder-picked sentence);
+   ``reason`` says it in words.
 
 Every result carries ``served_by`` (``llm``, ``small``, ``cache``), ``reason`` and
 ``timings_ms`` per stage. Model calls run through ``offload`` (the service's limiter; a plain
@@ -89,16 +92,20 @@ class AnswerResult:
     """The LLM that wrote the answer (None for small answers)."""
     usage: dict[str, int] = field(default_factory=dict)
     """LLM tokens (prompt, completion) of this answer; not part of :meth:`as_dict`."""
+    features: dict[str, float] = field(default_factory=dict)
+    """Small answers: what abstention and confidence were computed from (benchmarks read it);
+    not part of :meth:`as_dict`."""
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out.pop("usage")
+        out.pop("features")
         out["timings_ms"] = {k: round(v, 3) for k, v in self.timings_ms.items()}
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AnswerResult:
-        names = {f for f in cls.__dataclass_fields__ if f != "usage"}
+        names = {f for f in cls.__dataclass_fields__ if f not in ("usage", "features")}
         return cls(**{k: v for k, v in data.items() if k in names})
 
     @property
@@ -174,6 +181,10 @@ class AnswerService:
             "small": self.small.method,
             "reader": getattr(self.small.reader, "fingerprint", None),
             "checker": getattr(self.checker, "fingerprint", None),
+            "calibration": [
+                self.small.feature_set,
+                getattr(self.small.calibration, "threshold", None),
+            ],
             "k": [self.settings.small_confident, self.settings.small_min_confidence],
         }
 
@@ -377,21 +388,17 @@ class AnswerService:
         }
 
     def _small_result(self, small: SmallAnswer, reason: str) -> AnswerResult:
-        grounded: dict[str, Any] = (
-            {"score": 1.0, "unsupported": [], "method": "extractive"}
-            if small.found
-            else {"score": None, "unsupported": [], "method": "none", "reason": "no answer"}
-        )
         return AnswerResult(
             index="",
             version=0,
             answer=small.answer,
             citations=small.citations,
-            grounded=grounded,
+            grounded=small_grounded(small, self.settings.checker_threshold),
             confidence=small.confidence,
             served_by="small",
             reason=reason,
             extract=small.extract(),
+            features=dict(small.features),
         )
 
     def _count_saved(self, reason: str, question: str, passages: list[Passage]) -> None:
@@ -411,6 +418,41 @@ class AnswerService:
         total, count = self._completion_tokens
         expected = total / count if count else min(64, s.llm_max_tokens)
         self.metrics.tokens_saved.labels(reason=reason).inc(prompt.prompt_tokens + expected)
+
+
+def small_grounded(small: SmallAnswer, threshold: float = 0.5) -> dict[str, Any]:
+    """The ``grounded`` object of a small answer: who checked it, how, and the score."""
+    if not small.found:
+        return {
+            "score": None,
+            "unsupported": [],
+            "method": "none",
+            "reason": small.why or "no answer",
+        }
+    if small.checked_by == "checker" and small.check_score is not None:
+        out: dict[str, Any] = {
+            "score": small.check_score,
+            "unsupported": [small.span] if small.check_score < threshold and small.span else [],
+            "method": "checker",
+            "checker": small.checker_name,
+            "reason": "the checker scored the quoted span against the question and its passage",
+        }
+        return out
+    if small.checked_by == "reader" and small.check_score is not None:
+        return {
+            "score": small.check_score,
+            "unsupported": [],
+            "method": "reader",
+            "checker": small.checker_name,
+            "reason": "no checker configured: the reader's own probability for this span",
+        }
+    return {
+        "score": None,
+        "unsupported": [],
+        "method": "unchecked",
+        "reason": "not checked: no checker configured (TANDEM_CHECKER); the sentence was picked "
+        f"by {small.method} similarity",
+    }
 
 
 # -- loading ---------------------------------------------------------------------------------
@@ -486,6 +528,7 @@ def load_answer_service(
         reader,
         reranker,
         embedder,
+        checker=checker,
         min_confidence=settings.small_min_confidence,
         max_passages=settings.ask_top_k,
     )

@@ -104,10 +104,11 @@ class Asker:
     ) -> dict[str, Any]:
         from app.answers.router import Mode
         from app.answers.service import run_in_thread
+        from app.security import is_blank
 
         question = " ".join(question.split())
-        if not question:
-            raise UsageError("the question is empty")
+        if is_blank(question):
+            raise UsageError("question: must contain some visible text")
         started = time.perf_counter()
         res = await run_in_thread(self.retriever.search, question, top_k, "hybrid", filters or None)
         timings = {"search": (time.perf_counter() - started) * 1000}
@@ -152,20 +153,25 @@ def ask(
 ) -> None:
     """Answer QUESTION (or every question of --questions) from index NAME, with citations."""
     from app.answers.router import MODES
+    from stores.errors import IndexNotFound
     from stores.layout import IndexLayout
 
     if mode not in MODES:
         raise UsageError(f"unknown mode {mode!r}: choose auto, llm or small")
+    from app.security import is_blank
+
     if (question is None) == (questions is None):
         raise UsageError("give either QUESTION or --questions FILE")
+    if question is not None and is_blank(question):
+        raise UsageError("question: must contain some visible text")  # the API's 422
     rows = read_jsonl(questions, "question") if questions else None
     parsed = parse_filters(filters)
     settings = get_settings()
     updates = {k: v for k, v in (("reader", reader), ("checker", checker)) if v is not None}
     if updates:
         settings = settings.model_copy(update=updates)
-    if not IndexLayout(settings.data_dir, name).exists():
-        raise UsageError(f"index {name!r} not found in {settings.data_dir}")
+    if not IndexLayout(settings.data_dir, name).exists():  # exit 1, as search and the API's 404
+        raise IndexNotFound(f"index {name!r} not found in {settings.data_dir}")
     k = top_k or settings.ask_top_k
     asker = Asker(settings, name)
 

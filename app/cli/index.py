@@ -28,6 +28,7 @@ def _build(
     model: str | None,
     chunk_tokens: int | None,
     text_field: str,
+    strict: bool = False,
 ) -> None:
     from indexers.builder import BuildOptions, run_build
 
@@ -39,15 +40,21 @@ def _build(
         model=model or settings.embedder,
         chunk_tokens=chunk_tokens,
         text_field=text_field,
+        strict=strict,
         **settings.build_store_options(),
         show_progress=show_progress(),
     )
     if opts.model is None or model is None:
         opts.model = model  # an existing index keeps its own embedder unless one is given
     result = run_build(data_dir(), name, [str(p) for p in paths], action, opts)
-    for source, reason in result.failed_files:
-        typer.echo(f"warning: skipped {source}: {reason}", err=True)
+    for problem in result.problems:
+        label = {"failed": "failed", "skipped": "skipped", "dropped": "dropped"}.get(problem.kind)
+        if label:
+            typer.echo(f"warning: {label} {problem.source}: {problem.reason}", err=True)
+        elif problem.kind == "kept":
+            typer.echo(f"warning: {problem.source}: {problem.reason}", err=True)
     out = result.as_dict()
+    rep = result.report()
     cur = result.curation
     emit(
         out,
@@ -58,6 +65,9 @@ def _build(
             f"({cur.get('exact_duplicates', 0)} exact, {cur.get('near_duplicates', 0)} near), "
             f"{cur.get('empty', 0) + cur.get('boilerplate', 0)} empty/boilerplate documents "
             f"dropped, {result.failed} files failed, "
+            f"{rep['skipped']} skipped (unsupported), {rep['dropped']} dropped, "
+            f"{rep['merged']} merged into identical files, {rep['kept']} kept from the "
+            f"previous version, {result.pages} PDF pages, "
             f"{result.seconds:.1f}s"
         ),
     )
@@ -67,6 +77,9 @@ StoreOpt = Annotated[str | None, typer.Option("--store", help="faiss (default) o
 ModelOpt = Annotated[str | None, typer.Option("--model", help="Embedder spec.")]
 ChunkOpt = Annotated[int | None, typer.Option("--chunk-tokens", help="Chunk size in tokens.")]
 FieldOpt = Annotated[str, typer.Option("--text-field", help="Text field of .jsonl documents.")]
+StrictOpt = Annotated[
+    bool, typer.Option("--strict", help="Fail (publish nothing) if any file fails or is skipped.")
+]
 PathsArg = Annotated[list[Path], typer.Argument(help="Files or folders.", show_default=False)]
 
 
@@ -78,9 +91,10 @@ def index_build(
     model: ModelOpt = None,
     chunk_tokens: ChunkOpt = None,
     text_field: FieldOpt = "text",
+    strict: StrictOpt = False,
 ) -> None:
     """Build NAME from PATHs; on an existing index, mirror PATHs into a new version."""
-    _build("build", name, paths, store, model, chunk_tokens, text_field)
+    _build("build", name, paths, store, model, chunk_tokens, text_field, strict)
 
 
 @app.command("add")
@@ -91,9 +105,10 @@ def index_add(
     model: ModelOpt = None,
     chunk_tokens: ChunkOpt = None,
     text_field: FieldOpt = "text",
+    strict: StrictOpt = False,
 ) -> None:
     """Add or replace the documents under PATHs, keeping the others."""
-    _build("add", name, paths, store, model, chunk_tokens, text_field)
+    _build("add", name, paths, store, model, chunk_tokens, text_field, strict)
 
 
 @app.command("remove")
@@ -149,9 +164,12 @@ def index_show(name: str) -> None:
 @app.command("rm")
 def index_rm(name: str) -> None:
     """Delete index NAME and all of its versions."""
+    from stores.errors import IndexNotFound
     from stores.layout import IndexLayout
 
     layout = IndexLayout(data_dir(), name)
+    if not layout.root.is_dir():
+        raise IndexNotFound(f"index {name!r} not found in {layout.data_dir}")
     with layout.lock():
         layout.remove()
     emit({"index": name, "removed": True}, f"index {name!r} removed")

@@ -18,14 +18,16 @@ from typing import Annotated
 
 import typer
 
-from app.cli import ask, checker, index, reader, reranker, search, serve, worker
+from app.cli import ask, checker, index, mcp, reader, reranker, search, serve, worker
 from app.cli.common import TandemGroup
 from app.output import STATE
 from app.runtime import configure_lower_layers
 from app.settings import get_settings
 
 #: Every command group of the product, registered in this order (plugins after them).
-GROUPS: tuple[ModuleType, ...] = (index, search, serve, ask, worker, reranker, reader, checker)
+GROUPS: tuple[ModuleType, ...] = (
+    index, search, serve, ask, worker, reranker, reader, checker, mcp
+)
 
 #: Entry-point group through which other distributions add commands (``register(cli)``).
 PLUGIN_GROUP = "tandem.cli"

@@ -27,11 +27,17 @@ def search(
     ] = None,
 ) -> None:
     """Search index NAME for QUERY (or every query of --queries)."""
+    from app.security import is_blank
     from retrievers.retriever import Retriever
 
     if (query is None) == (queries is None):
         raise UsageError("give either QUERY or --queries FILE")
+    if query is not None and is_blank(query):
+        raise UsageError("query: must contain some visible text")  # the API's 422
     batch = read_jsonl(queries, "query") if queries else None
+    for row in batch or []:
+        if is_blank(str(row["query"])):
+            raise UsageError(f"query {row['id']!r}: must contain some visible text")
     parsed = parse_filters(filters)
     settings = get_settings()
     rr = load_reranker_if(reranker or settings.reranker, rerank)

@@ -21,6 +21,8 @@ from app.controllers.health import HealthController, MetricsController
 from app.controllers.indexes import IndexController
 from app.controllers.jobs import JobsController, jobs_hook
 from app.controllers.playground import PlaygroundController
+from app.mcp.http import mcp_hook, mcp_mount
+from app.tracing import tracing_hook
 
 if TYPE_CHECKING:
     from litestar import Litestar
@@ -43,7 +45,10 @@ CONTROLLERS: tuple[type[Controller], ...] = (
     PlaygroundController,
 )
 
+#: ASGI apps mounted beside the controllers: the MCP endpoint (streamable HTTP at ``/mcp``).
+MOUNTS = (mcp_mount,)
+
 #: The lifespan hooks of the controllers, by name, in the order they start.
 LIFESPAN_HOOKS: Mapping[str, HookFactory] = MappingProxyType(
-    {"answers": answers_hook, "jobs": jobs_hook}
+    {"answers": answers_hook, "jobs": jobs_hook, "mcp": mcp_hook, "tracing": tracing_hook}
 )

@@ -72,10 +72,14 @@ ERROR_TEXT = {
     401: "No valid API key.",
     403: "The key may not read this index.",
     404: "No such index.",
+    405: "Method not allowed on this route.",
+    409: "mode=llm with no LLM configured (or none this hardware can load); embedder mismatch.",
     413: "Request body too large.",
+    415: "The body is not JSON.",
     422: "The body does not match the schema or breaks a bound.",
     429: "Rate limit exceeded (see Retry-After).",
-    503: "Busy, mode=llm with no usable LLM, or the answer models are not loaded.",
+    503: "Busy (see Retry-After), the configured LLM failed to load, or the answer models are "
+    "not loaded.",
 }
 
 
@@ -106,7 +110,7 @@ class _Question:
         s = tandem.settings
         self.tandem = tandem
         self.name = name
-        self.question = normalise_query(question, s.max_query_chars)
+        self.question = normalise_query(question, s.max_query_chars, "question")
         check_filters(filters, s.max_filter_fields)
         self.filters = {k: sorted(set(v)) for k, v in sorted(normalise_filters(filters).items())}
         self.raw_filters = filters
@@ -250,9 +254,19 @@ def last_user_message(messages: list[ChatMessage]) -> str:
     raise InvalidRequest("messages: no user message to answer")
 
 
+def usage_of(result: AnswerResult) -> dict[str, int]:
+    """OpenAI ``usage``: the LLM's tokens when an LLM answered this request; 0 when the small
+    models did (their work is in ``tandem.timings_ms``) or the answer came from the cache."""
+    prompt = int(result.usage.get("prompt_tokens", 0)) if result.served_by == "llm" else 0
+    completion = int(result.usage.get("completion_tokens", 0)) if result.served_by == "llm" else 0
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+
+
 def _completion(result: AnswerResult, model: str, cid: str, created: int) -> dict[str, Any]:
-    prompt = result.usage.get("prompt_tokens", 0)
-    completion = result.usage.get("completion_tokens", 0)
     return {
         "id": cid,
         "object": "chat.completion",
@@ -265,11 +279,7 @@ def _completion(result: AnswerResult, model: str, cid: str, created: int) -> dic
                 "finish_reason": "stop",
             }
         ],
-        "usage": {
-            "prompt_tokens": prompt,
-            "completion_tokens": completion,
-            "total_tokens": prompt + completion,
-        },
+        "usage": usage_of(result),
         "tandem": result.as_dict(),
     }
 
@@ -303,6 +313,7 @@ async def chat_chunks(q: _Question, model: str, cached: AnswerResult | None) -> 
             yield sse(None, data)
         else:
             final = _chunk(cid, created, model, {}, "stop")
+            final["usage"] = usage_of(data)  # as OpenAI's stream_options.include_usage
             final["tandem"] = data.as_dict()
             yield sse(None, final)
     yield sse(None, "[DONE]")
@@ -331,7 +342,7 @@ class AskController(Controller):
         summary="A grounded, cited answer from one index (small model, LLM or cascade).",
         description="With stream=true: text/event-stream of `token` events, then `done` with "
         "the whole answer object (a `reset` event first if an LLM failed mid-stream).",
-        responses=_errors(400, 401, 403, 404, 413, 422, 429, 503),
+        responses=_errors(400, 401, 403, 404, 409, 413, 422, 429, 503),
     )
     async def ask(
         self, request: Request[Any, Any, Any], tandem: ServiceState, name: str, data: AskRequest
@@ -374,7 +385,7 @@ class OpenAIController(Controller):
         description="The last user message is the question. The answer object (citations, "
         "served_by, grounded, ...) is in the extra field `tandem` (of the last chunk when "
         "streaming). Extra body fields: mode, top_k, filters.",
-        responses=_errors(400, 401, 403, 404, 413, 422, 429, 503),
+        responses=_errors(400, 401, 403, 404, 409, 413, 422, 429, 503),
     )
     async def chat(
         self, request: Request[Any, Any, Any], tandem: ServiceState, data: ChatRequest

@@ -5,8 +5,11 @@
   ``action`` and ``options`` fields) → ``202 {"job_id", ...}`` with ``Location``.
 * ``GET /v1/jobs/{job_id}`` — state (queued, running, done, failed, cancelled), progress
   (documents, chunks_total, chunks_done, eta_s), result, error.
-* ``DELETE /v1/jobs/{job_id}`` — cancel: a queued job ends at once, a running one at its next
-  embedding batch (nothing is published); 409 ``job_finished`` when it has already ended.
+* ``DELETE /v1/jobs/{job_id}`` — cancel: a queued job ends at once (``cancelled``), a running
+  one answers ``cancelling`` at once and ends ``cancelled`` at its build's next check (nothing
+  is published); 409 ``job_finished`` when it has already ended.
+* A ``remove`` of a source or document id the index does not have is a 404
+  ``source_not_found`` at submission.
 * ``GET /v1/jobs?index=NAME&limit=N`` — jobs, newest first.
 
 One index has at most one active (queued or running) job: a second one gets 409
@@ -33,7 +36,13 @@ from litestar.params import Parameter
 
 from app.errors import InvalidRequest, PayloadTooLarge
 from app.jobs.backend import JobBackend, create_backend
-from app.jobs.errors import InvalidSource, JobNotFound, JobsUnavailable, UnsupportedMediaType
+from app.jobs.errors import (
+    InvalidSource,
+    JobNotFound,
+    JobsUnavailable,
+    SourceNotInIndex,
+    UnsupportedMediaType,
+)
 from app.jobs.models import (
     JobAccepted,
     JobList,
@@ -47,6 +56,7 @@ from app.jobs.sources import (
     FRAMING_SLACK,
     UploadLimits,
     check_remove_sources,
+    missing_from_index,
     receive_upload,
     remove_folder,
     resolve_sources,
@@ -78,7 +88,9 @@ def _errors(*codes: int) -> dict[int, ResponseSpec]:
         400: "Bad source path, malformed body or upload.",
         401: "No valid API key.",
         403: "The key may not use this index; a source outside TANDEM_SOURCES_ROOT.",
-        404: "No such job (or index, for add and remove).",
+        404: "No such job (or index, for add and remove; or a source to remove that the index "
+        "does not have).",
+        405: "Method not allowed on this route.",
         409: "The index already has a queued or running job; the job has already ended.",
         413: "Body or upload too large, too many files.",
         415: "Neither application/json nor multipart/form-data.",
@@ -137,6 +149,14 @@ async def _json_spec(
         )
         sources = list(req.sources)
     await _require_index(tandem, name, req.action)
+    if req.action == "remove":  # heard at once, not as a failed job later
+        missing = await anyio.to_thread.run_sync(missing_from_index, s.data_dir, name, sources)
+        if missing:
+            shown = ", ".join(repr(m) for m in missing[:5])
+            raise SourceNotInIndex(
+                f"index {name!r} has no document matching {shown} (give sources or document "
+                "ids of the index)"
+            )
     return JobSpec(job_id, name, req.action, sources, options=req.options.as_dict())
 
 

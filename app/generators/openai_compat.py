@@ -3,7 +3,9 @@
 Works with anything that serves ``POST {base_url}/chat/completions``: llama.cpp's
 ``llama-server``, llama-cpp-python's ``python -m llama_cpp.server``, vLLM, Ollama
 (``http://host:11434/v1``) and hosted APIs. ``base_url`` is the API root, usually ending in
-``/v1`` (it is added when the URL has no path).
+``/v1`` (it is added when the URL has no path). With ``completion_prompt`` the messages are
+sent as one prompt to ``POST {base_url}/completions`` instead (a base model without a chat
+template, such as the packaged Gemma 3 270M served by the supervised llama.cpp child).
 
 Limits: the connect timeout is httpx's; the first-token and total limits are enforced by the
 :class:`~app.generators.base.TokenStream` (streaming) or an overall deadline (not streaming).
@@ -17,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -61,8 +63,13 @@ class OpenAICompatGenerator:
         backoff_s: float = 0.25,
         context_tokens: int = 4096,
         transport: httpx.AsyncBaseTransport | None = None,
+        completion_prompt: Callable[[Sequence[Message]], str] | None = None,
+        stop: Sequence[str] = (),
     ) -> None:
         self.base_url = api_root(base_url)
+        self.completion_prompt = completion_prompt
+        self.stop = list(stop)
+        self.path = "/completions" if completion_prompt is not None else "/chat/completions"
         self.model = model or "default"
         self.timeouts = timeouts or Timeouts()
         self.retries = max(0, retries)
@@ -96,13 +103,15 @@ class OpenAICompatGenerator:
     def _body(
         self, messages: Sequence[Message], max_tokens: int, temperature: float, stream: bool
     ) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "messages": [dict(m) for m in messages],
-            "max_tokens": max_tokens,
-            "temperature": temperature,
-            "stream": stream,
-        }
+        body: dict[str, Any] = {"model": self.model}
+        if self.completion_prompt is not None:
+            body["prompt"] = self.completion_prompt(messages)
+        else:
+            body["messages"] = [dict(m) for m in messages]
+        body.update(max_tokens=max_tokens, temperature=temperature, stream=stream)
+        if self.stop:
+            body["stop"] = self.stop
+        return body
 
     async def _send(
         self, body: dict[str, Any], timeouts: Timeouts, deadline: float
@@ -110,7 +119,7 @@ class OpenAICompatGenerator:
         """POST with retries on connection failures; returns an open streaming response."""
         request = self._client.build_request(
             "POST",
-            f"{self.base_url}/chat/completions",
+            f"{self.base_url}{self.path}",
             json=body,
             timeout=self._httpx_timeout(timeouts),
         )
@@ -157,8 +166,21 @@ class OpenAICompatGenerator:
         timeouts: Timeouts | None = None,
     ) -> TokenStream:
         t = timeouts or self.timeouts
+        return TokenStream(
+            self.model, t, lambda ts: self.deltas(ts, messages, max_tokens, temperature, t)
+        )
+
+    def deltas(
+        self,
+        ts: TokenStream,
+        messages: Sequence[Message],
+        max_tokens: int,
+        temperature: float,
+        timeouts: Timeouts,
+    ) -> AsyncIterator[str]:
+        """The text deltas of one streamed generation (the source of a :class:`TokenStream`)."""
         body = self._body(messages, max_tokens, temperature, stream=True)
-        return TokenStream(self.model, t, lambda ts: self._deltas(ts, body, t))
+        return self._deltas(ts, body, timeouts)
 
     async def _deltas(
         self, ts: TokenStream, body: dict[str, Any], timeouts: Timeouts
@@ -189,7 +211,7 @@ class OpenAICompatGenerator:
                 for choice in chunk.get("choices") or []:
                     if choice.get("finish_reason"):
                         ts.finish_reason = choice["finish_reason"]
-                    delta = (choice.get("delta") or {}).get("content")
+                    delta = (choice.get("delta") or {}).get("content") or choice.get("text")
                     if isinstance(delta, str) and delta:
                         yield delta
             if not events:
@@ -229,7 +251,10 @@ class OpenAICompatGenerator:
         try:
             payload = json.loads(raw)
             choice = payload["choices"][0]
-            text = choice["message"].get("content") or ""
+            if "text" in choice:
+                text = choice["text"] or ""
+            else:
+                text = choice["message"].get("content") or ""
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             raise GeneratorError(f"LLM sent a malformed completion: {raw[:120]!r}") from None
         usage = payload.get("usage") or {}

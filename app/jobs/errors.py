@@ -51,3 +51,10 @@ class JobsUnavailable(TandemError):
 
     code = "jobs_unavailable"
     status = 503
+
+
+class SourceNotInIndex(TandemError):
+    """A ``remove`` names a source or document id that no document of the index has."""
+
+    code = "source_not_found"
+    status = 404

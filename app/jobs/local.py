@@ -116,7 +116,7 @@ class LocalJobs:
         job.cancel.set()
         if job.record.state == "queued":
             self._end(job, "cancelled", error=error_dict("cancelled", "cancelled by request"))
-        return self._view(job)
+        return self._view(job)  # a running job: "cancelling" until its build stops
 
     async def health(self) -> tuple[HealthState, str]:
         alive = sum(not t.done() for t in self._workers)
@@ -185,7 +185,7 @@ class LocalJobs:
         if rec.state == "running":
             return JobRecord(
                 rec.spec,
-                rec.state,
+                "cancelling" if job.cancel.is_set() else rec.state,
                 job.tracker.snapshot(),
                 None,
                 None,

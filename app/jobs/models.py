@@ -10,7 +10,9 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-JobState = Literal["queued", "running", "done", "failed", "cancelled"]
+#: ``cancelling``: a cancel was asked for a running job, which stops at its next check (then
+#: ``cancelled``; or ``done``, had the build already published).
+JobState = Literal["queued", "running", "cancelling", "done", "failed", "cancelled"]
 Action = Literal["build", "add", "remove"]
 TERMINAL: frozenset[str] = frozenset({"done", "failed", "cancelled"})
 ACTIONS: tuple[str, ...] = ("build", "add", "remove")
@@ -165,6 +167,10 @@ class JobOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     ] = "text"
     dedup: Annotated[bool, msgspec.Meta(description="Drop duplicate chunks.")] = True
     batch_size: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 64
+    strict: Annotated[
+        bool,
+        msgspec.Meta(description="Fail (publish nothing) if any file fails or is skipped."),
+    ] = False
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in msgspec.structs.asdict(self).items() if v is not None}
@@ -222,7 +228,11 @@ class JobOut(msgspec.Struct, kw_only=True):
     index: str
     action: Action
     state: Annotated[
-        JobState, msgspec.Meta(description="queued, running, done, failed or cancelled.")
+        JobState,
+        msgspec.Meta(
+            description="queued, running, cancelling (a cancel was asked; it stops at its next "
+            "check), done, failed or cancelled."
+        ),
     ]
     progress: ProgressOut
     result: Annotated[

@@ -331,7 +331,19 @@ class RedisJobs:
 
     async def get(self, job_id: str) -> JobRecord | None:
         job = await self._job(job_id)
-        return None if job is None or not (job.meta or {}).get("spec") else record_of(job)
+        if job is None or not (job.meta or {}).get("spec"):
+            return None
+        return await self._with_cancel(record_of(job))
+
+    async def _with_cancel(self, record: JobRecord) -> JobRecord:
+        """``cancelling`` for a running job whose cancel flag is set."""
+        if record.state == "running":
+            try:
+                if await self.redis.exists(self.keys.cancel(record.job_id)):
+                    record.state = "cancelling"
+            except Exception as exc:
+                raise _unavailable(exc) from exc
+        return record
 
     async def list(self, index: str | None, limit: int) -> list[JobRecord]:
         key = self.keys.all if index is None else self.keys.by_index(index)
@@ -365,7 +377,7 @@ class RedisJobs:
                 )
         except Exception as exc:
             raise _unavailable(exc) from exc
-        return record_of(fresh or job)
+        return await self._with_cancel(record_of(fresh or job))
 
     async def health(self) -> tuple[HealthState, str]:
         try:

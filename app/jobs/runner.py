@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from app import tracing
 from app.jobs.errors import InvalidSource
 from app.jobs.models import JobSpec, error_dict
 from app.jobs.progress import ProgressTracker
@@ -46,6 +47,7 @@ def build_options(
         chunk_tokens=o.get("chunk_tokens") or (None if exists else settings.chunk_tokens),
         text_field=str(o.get("text_field") or "text"),
         dedup=bool(o.get("dedup", True)),
+        strict=bool(o.get("strict", False)),
         batch_size=int(o.get("batch_size") or 64),
         on_progress=on_progress,
         cancelled=cancelled,
@@ -76,6 +78,20 @@ def execute_job(
     cancelled: Callable[[], bool],
 ) -> dict[str, Any]:
     """Run the job's build; returns its result. Raises what the build raises."""
+    tracing.setup(settings)  # a worker process traces its jobs when an endpoint is configured
+    with tracing.job_span(spec.index, spec.job_id, spec.action) as span:
+        result = _run(spec, settings, tracker, cancelled)
+        tracing.record_build(span, result)
+    tracker.finish()
+    return result_of(result)
+
+
+def _run(
+    spec: JobSpec,
+    settings: Settings,
+    tracker: ProgressTracker,
+    cancelled: Callable[[], bool],
+) -> BuildResult:
     paths = job_paths(spec, settings)
     layout = IndexLayout(settings.data_dir, spec.index)
     deadline = time.monotonic() + settings.job_lock_wait_s
@@ -90,16 +106,14 @@ def execute_job(
             if time.monotonic() >= deadline:
                 raise
             time.sleep(LOCK_POLL_S)
-    tracker.finish()
-    return result_of(result)
+    return result
 
 
 def result_of(result: BuildResult) -> dict[str, Any]:
     out = result.as_dict()
     out["curation"] = dict(result.curation)
-    out["failed_files"] = [
-        {"source": s, "reason": r} for s, r in result.failed_files[:MAX_FAILED_FILES]
-    ]
+    for kind in ("failed", "skipped", "dropped", "merged", "kept"):
+        out[f"{kind}_files"] = result.files(kind)[:MAX_FAILED_FILES]
     return out
 
 

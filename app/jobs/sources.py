@@ -7,7 +7,13 @@
 * **Uploads** (``multipart/form-data``) are streamed to ``<upload_dir>/<job_id>/`` and never
   held in memory: at most ``TANDEM_UPLOAD_MAX_FILES`` files of supported types and
   ``TANDEM_UPLOAD_MAX_BYTES`` in all, else 413 (``payload_too_large``) and the folder is removed.
-  The folder is removed when the job ends, whatever the outcome.
+  The folder is removed when the job ends, whatever the outcome. A file keeps its base name
+  (what follows the last ``/`` or ``\\``), in Unicode NFC; a name with a control or bidi
+  character, an empty or hidden one (``.x``), or one of an unsupported type is a 400
+  (``invalid_source``), and so is an upload with two files of the same name: names are compared
+  case-insensitively, so ``a/README.txt`` and ``b/readme.TXT`` are refused, never one silently
+  written over the other. Form fields are bounded (:data:`MAX_FIELD_BYTES`) as they stream in,
+  and so are each part's headers (the multipart parser's limits).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import unicodedata
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -102,6 +109,36 @@ def check_remove_sources(sources: Sequence[str], max_sources: int) -> list[str]:
     return [s.strip() for s in sources]
 
 
+def missing_from_index(data_dir: Path, index: str, names: Sequence[str]) -> list[str]:
+    """The names of ``names`` that match no document of the index's current version (by doc id,
+    source, or a folder of sources: the builder's rule); [] when the index has no version."""
+    from stores.chunkstore import ChunkStore
+    from stores.errors import IndexNotFound
+    from stores.layout import IndexLayout
+
+    layout = IndexLayout(data_dir, index)
+    try:
+        version = layout.current_version()
+    except IndexNotFound:
+        return []
+    if version is None:
+        return []
+    store = ChunkStore(layout.version_dir(version) / "chunks.sqlite", readonly=True)
+    try:
+        docs = store.documents()
+    finally:
+        store.close()
+    ids = {d.doc_id for d in docs}
+    sources = {d.source for d in docs}
+    missing = []
+    for name in names:
+        n = name.strip("/")
+        if n in ids or n in sources or any(s.startswith(n + "/") for s in sources):
+            continue
+        missing.append(name)
+    return missing
+
+
 # -- uploads ---------------------------------------------------------------------------------
 def upload_root(settings: Settings) -> Path:
     """Where uploads wait for their jobs: ``TANDEM_UPLOAD_DIR`` or ``<data_dir>/uploads``."""
@@ -132,9 +169,11 @@ def safe_filename(name: str | None) -> str:
     """The base name of an uploaded file, if it is one Tandem can read; else 400."""
     from indexers.loaders import SUPPORTED  # llama-index: imported on first use only
 
-    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
-    if not base or base in (".", "..") or base.startswith(".") or "\x00" in base:
+    base = unicodedata.normalize("NFC", (name or "").replace("\\", "/").rsplit("/", 1)[-1].strip())
+    if not base or base in (".", "..") or base.startswith("."):
         raise InvalidSource(f"invalid file name {name!r}")
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp") for ch in base):
+        raise InvalidSource(f"invalid file name {name!r}: control or invisible characters")
     if len(base.encode()) > 255:
         raise InvalidSource(f"file name too long: {base[:40]}...")
     if Path(base).suffix.lower() not in SUPPORTED:
@@ -160,6 +199,7 @@ async def receive_upload(
     handle = None
     field_name: str | None = None
     field_value = bytearray()
+    seen: set[str] = set()
     try:
         with PushMultipartParser(
             boundary, max_segment_count=limits.max_files + len(FORM_FIELDS) + 1
@@ -188,8 +228,12 @@ async def receive_upload(
                                 raise InvalidSource(f"form field {field_name!r} is too long")
                     elif event.filename is not None:
                         name = safe_filename(event.filename)
-                        if name in upload.files:
-                            raise InvalidSource(f"two files are named {name!r}")
+                        if name.casefold() in seen:
+                            raise InvalidSource(
+                                f"two files are named {name!r} (names are compared without "
+                                "folders or case): rename one"
+                            )
+                        seen.add(name.casefold())
                         if len(upload.files) >= limits.max_files:
                             raise PayloadTooLarge(
                                 f"too many files: at most {limits.max_files} per upload"

@@ -1,5 +1,6 @@
 """A real LLM: the packaged Gemma 3 270M GGUF, served by llama-cpp-python's own
-OpenAI-compatible server (``python -m llama_cpp.server``) and run in process.
+OpenAI-compatible server (``python -m llama_cpp.server``) and run "in process" (TANDEM_LLM_GGUF:
+a child process that Tandem supervises; see test_llm_isolation.py for its crashes).
 
 Needs the ``[llama]`` extra (``make install-llama``); skipped with the reason otherwise. The
 270M base model writes poor answers, so these tests check the plumbing: routing, streaming,
@@ -138,7 +139,7 @@ async def test_in_process_llama_answers_and_times_out(service: Any, service_sett
     async with service(llm_settings(service_settings, llm_gguf="default")) as client:
         ready = (await client.get("/health/ready")).json()
         assert ready["components"]["llm"] == "ok"
-        assert "in-process llama.cpp" in ready["details"]["llm"]
+        assert "llama.cpp child process" in ready["details"]["llm"]  # isolated (issue 19)
         r = await client.post(ASK, json={"question": QUESTION, "mode": "llm"})
         assert r.status_code == 200, r.text
         check_llm_answer(r.json())

@@ -715,6 +715,28 @@
     });
   }
 
+  /** Routing reasons (`reason` of an answer), in words. */
+  const REASONS = {
+    requested: "the small models answered, as asked",
+    no_llm: "no LLM is configured, so the small models answered",
+    constrained: "this machine is too small for the in-process LLM, so the small models answered",
+    llm_unavailable: "the LLM is unavailable, so the small models answered",
+    circuit_open: "the LLM failed repeatedly and is paused, so the small models answered",
+    confident_small: "the small answer was confident enough; the LLM was not needed",
+    low_confidence: "the small answer was not confident enough, so the LLM answered",
+    llm_timeout: "the LLM took too long, so the small models answered",
+    llm_error: "the LLM failed, so the small models answered",
+  };
+  /** Who checked an answer (`grounded.method`), in words. */
+  const CHECKED = {
+    checker: "the groundedness checker",
+    reader: "only the reader's own score (no checker)",
+    unchecked: "nobody (no checker configured)",
+    extractive: "nobody (a quote, not checked)",
+  };
+  /** Below this confidence an answer is shown as low-confidence. */
+  const LOW_CONFIDENCE = 0.5;
+
   function renderAnswer(data) {
     const text = typeof data.answer === "string" ? data.answer : "";
     const citations = new Map((data.citations || []).map((c) => [Number(c.n), c]));
@@ -749,7 +771,13 @@
       ["served by", data.served_by],
       ["confidence", typeof data.confidence === "number" ? data.confidence.toFixed(2) : null],
       ["grounded", typeof grounded.score === "number" ? grounded.score.toFixed(2) : null],
-      ["checked by", grounded.method && grounded.method !== "none" ? grounded.method : null],
+      [
+        "checked by",
+        grounded.method && grounded.method !== "none"
+          ? (CHECKED[grounded.method] || grounded.method) +
+            (grounded.checker && grounded.method === "checker" ? ` (${grounded.checker})` : "")
+          : null,
+      ],
       ["model", data.model],
       ["index", data.index ? `${data.index} v${data.version}` : null],
       ["cached", data.cached === undefined ? null : data.cached ? "yes" : "no"],
@@ -762,9 +790,40 @@
     );
     factsNode.hidden = facts.length === 0;
 
+    const badges = $("answer-badges");
+    const found = !(data.extract && data.extract.found === false);
+    const low = found && typeof data.confidence === "number" && data.confidence < LOW_CONFIDENCE;
+    const unchecked = found && ["unchecked", "extractive"].includes(grounded.method);
+    const readerOnly = found && grounded.method === "reader";
+    badges.replaceChildren(
+      ...[
+        !found ? ["no-answer", "no answer found"] : null,
+        low ? ["low", `low confidence (${data.confidence.toFixed(2)})`] : null,
+        unchecked ? ["unchecked", "not checked"] : null,
+        readerOnly ? ["unchecked", "checked by the reader only"] : null,
+        found && grounded.method === "checker" && typeof grounded.score === "number"
+          ? grounded.score >= 0.5
+            ? ["checked", "checked"]
+            : ["low", "checker: not supported"]
+          : null,
+      ]
+        .filter(Boolean)
+        .map(([cls, text]) => el("span", { class: `badge badge-${cls}`, text })),
+    );
+    badges.hidden = badges.childNodes.length === 0;
+
     const reason = $("answer-reason");
     reason.replaceChildren();
-    if (data.reason) reason.append(el("strong", { text: "Why: " }), data.reason);
+    if (data.reason) {
+      const words = REASONS[data.reason];
+      reason.append(
+        el("strong", { text: "Why: " }),
+        words ? `${words} (${data.reason})` : data.reason,
+      );
+    }
+    if (data.extract && data.extract.why) {
+      reason.append(" · ", el("strong", { text: "Answer: " }), data.extract.why);
+    }
     if (grounded.reason) {
       reason.append(data.reason ? " · " : "", el("strong", { text: "Grounding: " }), grounded.reason);
     }

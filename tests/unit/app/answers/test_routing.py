@@ -10,6 +10,7 @@ from app.answers.router import detect_hardware, load_llm, plan_route
 from app.generators.base import GeneratorUnavailable, Timeouts, estimate_tokens
 from app.generators.breaker import CircuitBreaker
 from app.settings import Settings
+from core.errors import NotConfigured, TandemError
 
 
 def settings(**kw: object) -> Settings:
@@ -54,11 +55,19 @@ def test_plan_route(
     assert (plan.use_llm, plan.reason) == (use_llm, reason)
 
 
-@pytest.mark.parametrize("availability", ["none", "constrained", "failed"])
-def test_mode_llm_without_a_usable_llm_is_503(availability: str) -> None:
-    with pytest.raises(GeneratorUnavailable) as err:
+@pytest.mark.parametrize(
+    ("availability", "status", "code"),
+    [
+        ("none", 409, "not_configured"),  # a configuration question, not an outage
+        ("constrained", 409, "not_configured"),
+        ("failed", 503, "llm_unavailable"),  # configured, and down
+    ],
+)
+def test_mode_llm_without_a_usable_llm(availability: str, status: int, code: str) -> None:
+    with pytest.raises(TandemError) as err:
         plan_route("llm", availability, False, None, None, 0.8)  # type: ignore[arg-type]
-    assert err.value.status == 503 and err.value.code == "llm_unavailable"
+    assert err.value.status == status and err.value.code == code
+    assert isinstance(err.value, NotConfigured if status == 409 else GeneratorUnavailable)
 
 
 # -- circuit breaker ---------------------------------------------------------------------------

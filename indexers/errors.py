@@ -1,0 +1,21 @@
+"""Errors of index builds."""
+
+from __future__ import annotations
+
+from core.errors import TandemError
+
+
+class EmptyBuild(TandemError):
+    """The build would publish a version with no documents: nothing is published."""
+
+    code = "empty_build"
+    status = 422
+    exit_code = 1
+
+
+class StrictBuildFailed(TandemError):
+    """``--strict``: a file failed or was skipped, so nothing is published."""
+
+    code = "strict_build_failed"
+    status = 422
+    exit_code = 1

