@@ -21,10 +21,11 @@ $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev,bench]'
+	@# ray: the tests build on a local Ray instance (tests/integration/test_ray_build.py)
+	$(BIN)/pip install -q -e '.[dev,bench,ray]'
 	touch $(STAMP)
 
-install: $(STAMP) ## Create .venv: CPU torch first, then the project with dev and bench tools (idempotent).
+install: $(STAMP) ## Create .venv: CPU torch first, then the project with dev, bench and ray (idempotent).
 
 demo: install ## Build the `demo` index from examples/corpus, search it and ask it (small mode).
 	$(BIN)/tandem --data-dir $(DEMO_DATA) index build demo examples/corpus

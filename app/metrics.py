@@ -38,6 +38,13 @@ LATENCY_BUCKETS = (
 )
 
 
+#: Keys of an answer's ``timings_ms`` that are costs, not stage latencies (issue 16): LLM tokens
+#: spent, and the LLM tokens and milliseconds a small answer saved (an estimate).
+COST_KEYS = frozenset(
+    {"llm_prompt_tokens", "llm_completion_tokens", "llm_saved_tokens", "llm_saved_ms"}
+)
+
+
 class Metrics:
     """The service's collectors; one instance per app so tests can build many apps."""
 
@@ -112,7 +119,7 @@ class Metrics:
 
     def observe_stages(self, route: str, timings_ms: dict[str, float]) -> None:
         for stage, ms in timings_ms.items():
-            if stage != "total":
+            if stage != "total" and stage not in COST_KEYS:
                 self.stages.labels(route=route, stage=stage).observe(ms / 1000)
 
     def set_index(self, name: str, version: int, documents: int, chunks: int) -> None:

@@ -225,10 +225,35 @@ class Settings(BaseSettings):
         "(cascade); above 1: always ask the LLM when there is one.",
     )
     small_min_confidence: float = Field(
-        0.1, ge=0, le=1, description="Below this confidence small mode answers 'no answer found'."
+        0.1,
+        ge=0,
+        le=1,
+        description="Below this confidence an uncalibrated small answerer says 'no answer "
+        "found' (calibrated ones abstain by app/answers/calibration.json).",
     )
     checker_threshold: float = Field(
         0.5, ge=0, le=1, description="Checker score under which an answer sentence is unsupported."
+    )
+    ungrounded: Literal["flag", "drop", "fallback"] = Field(
+        "flag",
+        description="What to do with an LLM answer the checker does not support: flag its "
+        "unsupported sentences (grounded.unsupported), drop them from the answer (the small "
+        "answer when none is left), or serve the small answer instead when the answer's score "
+        "is under TANDEM_CHECKER_THRESHOLD (reason llm_ungrounded).",
+    )
+    llm_cost_model: Path | None = Field(
+        None,
+        description="LLM cost model measured by `tandem bench cascade --cost-model FILE` (seconds "
+        "per prompt token, mean completion): estimates what a small answer saved; unset: "
+        "app/answers/llm_cost.json when present, else this service's own LLM calls.",
+    )
+    llm_draft: Literal["none", "prompt-lookup"] = Field(
+        "none",
+        description="Speculative decoding of the in-process LLM: prompt-lookup drafts tokens "
+        "from n-grams of the prompt (the passages); greedy outputs are unchanged.",
+    )
+    llm_draft_tokens: int = Field(
+        10, ge=1, le=64, description="Draft tokens per step of prompt-lookup decoding."
     )
 
     # -- index-building jobs (POST /v1/indexes/{name}/jobs, tandem worker) -------------------
@@ -288,6 +313,16 @@ class Settings(BaseSettings):
         le=86400,
         description="How long a job waits for a build of its index started outside the jobs "
         "API (tandem index build) before failing with index_busy.",
+    )
+    ray_address: str | None = Field(
+        None,
+        description="Ray cluster of --engine ray builds (ray://host:10001, auto, host:6379); "
+        "unset: each build starts a local Ray instance. Needs the ray extra.",
+    )
+    ray_addresses: list[str] = Field(
+        default_factory=list,
+        description="Other Ray clusters a job may name in options.ray_address (a JSON list); "
+        "a job naming any other address is refused (a Ray cluster runs code in the server).",
     )
     worker_heartbeat_file: Path = Field(
         Path("/tmp/tandem-worker.alive"),

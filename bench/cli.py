@@ -7,6 +7,7 @@ installation without ``bench/`` (the Docker image) simply has no ``tandem bench`
 * ``retrieval``, ``answers``: retrieval quality and answers on SQuAD-format files;
 * ``serve``: HTTP serving speed against an index;
 * ``faithfulness``, ``swapped``: the groundedness checker's AUC;
+* ``cascade``, ``speculative``: small and LLM answers together (issue 16);
 * ``suite``: the whole benchmark suite into BENCHMARKS.md (what ``make bench`` runs);
 * ``scale``: FAISS flat / HNSW / IVF-PQ at 100k and 1M synthetic vectors (``--quick``: 50k);
 * ``speed``: embedder texts/s in PyTorch and ONNX Runtime (fp32, int8), and a reranker's;
@@ -238,6 +239,7 @@ def answers(
         calibration=str(calibration) if calibration else None,
         small_options=options,
         index_dir=index_dir,
+        keep_rows=True,
         log=_log,
     )
     if rows is not None:
@@ -249,7 +251,7 @@ def answers(
             result,
             result["feature_set"],
             {
-                "answerer": result["answerer"],
+                "answerer": result["answerer"].split(" (")[0],
                 "reader": result["reader"],
                 "checker": result["checker"],
             },
@@ -313,13 +315,30 @@ def _need_file(path: Path, what: str) -> None:
 
 @app.command("faithfulness")
 def faithfulness(
-    halueval: Annotated[Path, typer.Option("--halueval", help="HaluEval QA rows (JSONL).")],
+    halueval: Annotated[
+        Path,
+        typer.Option(
+            "--halueval", help="HaluEval rows (JSONL): QA, dialogue or summarization, as they are."
+        ),
+    ],
     limit: Annotated[int | None, typer.Option("--limit", min=1)] = None,
     offset: Annotated[int, typer.Option("--offset", min=0)] = 0,
     checker: Annotated[str | None, typer.Option("--checker", help="Checker spec.")] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option("--threads", min=1, help="Torch threads (default TANDEM_TORCH_THREADS)."),
+    ] = None,
 ) -> None:
-    """ROC AUC and accuracy of the groundedness checker on HaluEval rows."""
+    """ROC AUC and accuracy of the groundedness checker on HaluEval QA, dialogue or
+    summarization rows (told apart by their fields)."""
+    import contextlib
+
     from bench.faithfulness import run_faithfulness
+
+    with contextlib.suppress(ImportError):  # a released (ONNX) checker needs no torch
+        import torch
+
+        torch.set_num_threads(threads or get_settings().torch_threads or torch.get_num_threads())
 
     _need_file(halueval, "HaluEval")
     if offset < 0 or (limit is not None and limit < 1):
@@ -327,8 +346,9 @@ def faithfulness(
     result = run_faithfulness(halueval, checker, limit, offset)
     emit(
         result,
-        f"faithfulness on {result.get('n', 0)} answers: AUC {result.get('auc')}, "
-        f"accuracy {result.get('accuracy')}",
+        f"faithfulness ({result.get('kind')}) on {result.get('n', 0)} answers: AUC "
+        f"{result.get('auc')}, accuracy {result.get('accuracy')}"
+        + (f", {result['ms_per_sentence']} ms/sentence" if result.get("ms_per_sentence") else ""),
     )
 
 
@@ -348,6 +368,136 @@ def swapped(
         result,
         f"swapped answers, {result.get('n', 0)} scored: AUC {result.get('auc')}, "
         f"accuracy {result.get('accuracy')}",
+    )
+
+
+@app.command("cascade")
+def cascade(
+    squad: Annotated[Path, typer.Option("--squad", help="SQuAD-format file.")],
+    llm_url: Annotated[
+        str | None, typer.Option("--llm-url", help="OpenAI-compatible API root of the LLM.")
+    ] = None,
+    llm_gguf: Annotated[
+        str | None,
+        typer.Option("--llm-gguf", help="In-process GGUF (a path, or 'default': Gemma 3 270M)."),
+    ] = None,
+    llm_model: Annotated[
+        str | None, typer.Option("--llm-model", help="Model name sent to --llm-url.")
+    ] = None,
+    max_questions: Annotated[int | None, typer.Option("--max-questions", min=1)] = 100,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    table: Annotated[
+        Path | None,
+        typer.Option("--table", help="JSONL oracle table (reused; default bench/results/...)."),
+    ] = None,
+    chart: Annotated[
+        Path | None, typer.Option("--chart", help="PNG of the curve (default: beside the table).")
+    ] = None,
+    cost_model: Annotated[
+        Path | None,
+        typer.Option(
+            "--cost-model",
+            help="Write the LLM cost model here (the service reads app/answers/llm_cost.json).",
+        ),
+    ] = None,
+    index_dir: Annotated[
+        Path | None, typer.Option("--index-dir", help="Keep the set's index here and reuse it.")
+    ] = None,
+    refresh: Annotated[
+        bool,
+        typer.Option(
+            "--refresh",
+            help="Answer the held rows again in small mode and re-check their LLM answers with "
+            "the reader and checker configured now (the LLM answers are kept; no LLM needed).",
+        ),
+    ] = False,
+) -> None:
+    """The oracle table (small and LLM answers to the same passages), the cascade's
+    cost-quality curve beside always-small, always-LLM and random routing, APGR, the threshold
+    chosen on a calibration split, the checker on real LLM answers, the ungrounded policies."""
+    import json
+
+    from bench.cascade import analyse, build_table, default_table_path, read_table
+    from bench.cascade import chart as draw
+
+    _need_file(squad, "SQuAD")
+    if llm_url and llm_gguf:
+        raise UsageError("give --llm-url or --llm-gguf, not both")
+    settings = get_settings()
+    # The table records the LLM's own answers and their whole cost: no policy, no time limits
+    # that would cut a slow answer short, no circuit that would skip the LLM.
+    update: dict[str, Any] = {
+        "ungrounded": "flag", "llm_first_token_timeout_s": 600.0, "llm_timeout_s": 1200.0,
+        "ask_timeout_s": 1800.0, "llm_child_hang_timeouts": 0, "llm_breaker_failures": 1000,
+    }  # fmt: skip
+    if llm_url:
+        update.update(llm_url=llm_url, llm_gguf=None)
+    if llm_gguf:
+        update.update(llm_gguf=llm_gguf, llm_url=None)
+    if llm_model:
+        update["llm_model"] = llm_model
+    settings = settings.model_copy(update=update)
+    name = llm_model or settings.llm_model or (settings.llm_gguf and Path(settings.llm_gguf).stem)
+    name = name or (settings.llm_url or "llm").split("//")[-1]
+    table = table or default_table_path(squad, str(name))
+    held = read_table(table)
+    if not (settings.llm_url or settings.llm_gguf) and not held:
+        raise UsageError("no LLM: give --llm-url or --llm-gguf (or a --table that holds rows)")
+    if settings.llm_url or settings.llm_gguf or refresh:
+        rows = build_table(
+            squad, table, settings, max_questions=max_questions, seed=seed,
+            index_dir=index_dir, refresh=refresh, log=_log,
+        )  # fmt: skip
+    else:
+        rows = held[:max_questions] if max_questions else held
+    if not rows:
+        raise UsageError(f"the table {table} holds no rows")
+    result = analyse(rows, settings.checker_threshold, seed)
+    result["table"] = str(table)
+    result["set"] = squad.name
+    result["chart"] = str(draw(result, chart or table.with_suffix(".png")))
+    if cost_model is not None and result["cost_model"]:
+        cost_model.write_text(json.dumps(result["cost_model"], indent=2) + "\n")
+    emit(result, _cascade_text(result))
+
+
+def _cascade_text(result: dict[str, Any]) -> str:
+    from bench.cascade import format_table
+
+    return format_table(result)
+
+
+@app.command("speculative")
+def speculative(
+    table: Annotated[Path, typer.Option("--table", help="Oracle table of `bench cascade`.")],
+    llm_gguf: Annotated[
+        str, typer.Option("--llm-gguf", help="GGUF path, or 'default' (Gemma 3 270M).")
+    ] = "default",
+    max_prompts: Annotated[int, typer.Option("--max-prompts", min=1)] = 20,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", min=2, max=4096)] = 96,
+    num_pred_tokens: Annotated[
+        int, typer.Option("--num-pred-tokens", min=1, max=64, help="Draft tokens per step.")
+    ] = 10,
+    threads: Annotated[int | None, typer.Option("--threads", min=1)] = None,
+) -> None:
+    """Decode tokens/s of the oracle prompts with and without prompt-lookup decoding, and
+    whether greedy outputs are byte-identical."""
+    from bench.cascade import read_table
+    from bench.speculative import run_speculative
+
+    _need_file(table, "oracle table")
+    rows = read_table(table)
+    if not rows:
+        raise UsageError(f"the table {table} holds no rows")
+    result = run_speculative(
+        rows, llm_gguf, max_prompts=max_prompts, max_tokens=max_tokens, threads=threads,
+        num_pred_tokens=num_pred_tokens, log=_log,
+    )  # fmt: skip
+    emit(
+        result,
+        f"{result['prompts']} prompts: plain {result['plain']['tokens_per_s']} tokens/s, prompt "
+        f"lookup {result['prompt_lookup']['tokens_per_s']} tokens/s ({result['speedup']}x); "
+        f"identical outputs: {result['identical_count']}/{result['prompts']}",
     )
 
 
@@ -559,6 +709,18 @@ def load(
         f"{soak['p50_first_fifth_ms']} -> {soak['p50_last_fifth_ms']} ms"
     )
     emit(res, "\n".join(lines))
+
+
+@app.command("ray")
+def bench_ray(
+    docs: Annotated[int, typer.Option(min=10, max=100_000, help="Small corpus files.")] = 150,
+    workers: Annotated[list[int] | None, typer.Option(help="Ray worker counts (1 2).")] = None,
+) -> None:
+    """Index build chunks/s on Ray Data by workers, beside the local build (issue 18)."""
+    from bench.ray_build import format_table, run_ray_bench
+
+    res = run_ray_bench(docs, workers or [1, 2], log=_log)
+    emit(res, format_table(res))
 
 
 @app.command("tracing")

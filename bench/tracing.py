@@ -24,11 +24,38 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-WORDS = (
-    "river storm granite violin harbour comet lantern orchard glacier canyon falcon meadow "
-    "copper engine pepper marble island signal thunder willow saddle beacon velvet quartz "
-    "ember prairie tunnel summit anchor compass"
-).split()
+WORDS = [
+    "river",
+    "storm",
+    "granite",
+    "violin",
+    "harbour",
+    "comet",
+    "lantern",
+    "orchard",
+    "glacier",
+    "canyon",
+    "falcon",
+    "meadow",
+    "copper",
+    "engine",
+    "pepper",
+    "marble",
+    "island",
+    "signal",
+    "thunder",
+    "willow",
+    "saddle",
+    "beacon",
+    "velvet",
+    "quartz",
+    "ember",
+    "prairie",
+    "tunnel",
+    "summit",
+    "anchor",
+    "compass",
+]
 
 
 def _corpus(folder: Path, docs: int) -> Path:
@@ -63,7 +90,7 @@ async def _client(settings: Any, kind: str) -> AsyncIterator[Any]:
         server.LIFESPAN_HOOKS = {  # type: ignore[misc]
             k: v for k, v in saved[0].items() if k not in ("mcp", "tracing")
         }
-        server.MOUNTS = ()  # type: ignore[misc]
+        server.MOUNTS = ()  # type: ignore[misc,assignment]
         tracing.setup = lambda _settings: False  # type: ignore[assignment]
         tracing.enabled = lambda: False  # type: ignore[assignment]
         try:

@@ -31,7 +31,7 @@ from core.errors import UsageError
 from indexers.chunker import DEFAULT_OVERLAP_TOKENS, Chunker
 from indexers.curate import CurationReport, document_problem, duplicate_groups
 from indexers.documents import Problem, SourceDocument, text_hash
-from indexers.encode import BackgroundEncoder
+from indexers.encode import SLICE, BackgroundEncoder
 from indexers.errors import EmptyBuild, StrictBuildFailed
 from indexers.loaders import check_paths, iter_files, load_one, root_for
 from indexers.structure import Section
@@ -200,6 +200,242 @@ def _matches(doc: DocumentRecord, names: Sequence[str]) -> bool:
     return False
 
 
+def check_build(
+    data_dir: str | Path, name: str, paths: Sequence[str | Path], action: str
+) -> IndexLayout:
+    """The index's layout, once the action and the paths are known to make sense."""
+    if action not in ("build", "add", "remove"):
+        raise UsageError(f"unknown action {action!r}: build, add or remove")
+    layout = IndexLayout(data_dir, name)
+    if action != "build" and not layout.exists():
+        raise IndexNotFound(f"index {name!r} not found in {layout.data_dir}")
+    if not paths:
+        raise UsageError("give at least one path" if action != "remove" else "give a source")
+    return layout
+
+
+@dataclass
+class BuildPlan:
+    """What a build knows before it reads a file; both engines (local, Ray) start from it.
+
+    Made by :func:`plan_build` while the index lock is held."""
+
+    layout: IndexLayout
+    opts: BuildOptions
+    action: str
+    paths: list[str | Path]
+    embedder: SentenceTransformerEmbedder
+    previous: _Previous | None
+    store_name: str
+    chunker: Chunker
+    same_chunking: bool
+    roots: list[str]
+    removed_names: list[str]
+    started: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.layout.name
+
+    @property
+    def prev_roots(self) -> list[str]:
+        return self.previous.roots if self.previous else []
+
+    @property
+    def read_roots(self) -> list[str]:
+        """The remembered roots files are named against (``add`` only)."""
+        return self.prev_roots if self.action == "add" else []
+
+    def reusable(self, rec: DocumentRecord) -> list[ChunkRecord] | None:
+        """The previous version's chunks of a document that did not change, else None."""
+        previous = self.previous
+        old = previous.documents.get(rec.doc_id) if previous else None
+        if (
+            previous
+            and old
+            and self.same_chunking
+            and old.content_hash == rec.content_hash
+            and old.metadata == rec.metadata
+            and old.title == rec.title
+            and old.mtime == rec.mtime
+        ):
+            return [_fresh(c) for c in previous.chunks_by_doc.get(rec.doc_id, [])]
+        return None
+
+    def has_vector(self, text_hash: str) -> bool:
+        """Whether the previous version holds a vector for this chunk text."""
+        return bool(self.previous and text_hash in self.previous.vectors_by_hash)
+
+    def check_cancelled(self) -> None:
+        if self.opts.cancelled and self.opts.cancelled():
+            raise BuildCancelled(f"build of {self.name!r} cancelled")
+
+
+def plan_build(
+    layout: IndexLayout,
+    paths: Sequence[str | Path],
+    action: str,
+    opts: BuildOptions,
+    started: float,
+    chunk_tokenizer: Any = None,
+) -> BuildPlan:
+    """The embedder, the previous version, the store and the chunker of a build.
+
+    ``chunk_tokenizer``: the chunker's tokenizer; None: a copy of the embedder's (the
+    background encoder tokenizes with the embedder's at the same time, and a fast tokenizer
+    is not safe across threads)."""
+    embedder = resolve_embedder(layout, opts.model, opts.device)
+    previous = _load_previous(layout)
+    prev_store = previous.manifest["store"]["backend"] if previous else None
+    store_name = opts.store or prev_store or "faiss"
+    tokenizer = chunk_tokenizer or copy.deepcopy(embedder.tokenizer)
+    chunker = Chunker(
+        lambda s: tokenizer.encode(s, add_special_tokens=False),
+        embedder.max_seq_length,
+        opts.chunk_tokens
+        or (
+            previous.manifest["chunking"]["chunk_tokens"]
+            if previous and opts.chunk_tokens is None
+            else None
+        ),
+        opts.overlap_tokens,
+    )
+    same_chunking = bool(
+        previous
+        and previous.manifest["chunking"]["chunk_tokens"] == chunker.chunk_tokens
+        and previous.manifest["chunking"]["overlap_tokens"] == chunker.overlap_tokens
+    )
+    prev_roots = previous.roots if previous else []
+    roots: list[str] = [] if action == "build" else list(prev_roots)
+    removed_names: list[str] = []
+    if action == "remove":
+        removed_names = [str(p) for p in paths]
+    else:
+        for p in check_paths(paths):
+            root = str(iter_root(p, prev_roots if action == "add" else []))
+            if root not in roots:
+                roots.append(root)
+    return BuildPlan(
+        layout=layout,
+        opts=opts,
+        action=action,
+        paths=list(paths),
+        embedder=embedder,
+        previous=previous,
+        store_name=store_name,
+        chunker=chunker,
+        same_chunking=same_chunking,
+        roots=roots,
+        removed_names=removed_names,
+        started=started,
+    )
+
+
+@dataclass
+class Loaded:
+    """What the read of a build gave, in file order: the documents worth indexing with their
+    chunks, and everything else (problems, curation counts)."""
+
+    documents: list[DocumentRecord] = field(default_factory=list)
+    chunks: list[list[ChunkRecord]] = field(default_factory=list)
+    new_ids: set[str] = field(default_factory=set)
+    """Every document id read now, dropped ones included."""
+    read_sources: set[str] = field(default_factory=set)
+    """Files read now (not failed): their previous documents are replaced."""
+    problems: list[Problem] = field(default_factory=list)
+    curation: CurationReport = field(default_factory=CurationReport)
+    pages: int = 0
+
+    def drop(self, doc_id: str, problem: str) -> None:
+        """Document ``doc_id`` has nothing worth indexing (``empty`` or ``boilerplate``)."""
+        setattr(self.curation, problem, getattr(self.curation, problem) + 1)
+        self.curation.dropped_documents.append(doc_id)
+        self.problems.append(Problem(doc_id, "dropped", problem))
+
+
+def document_record(doc: SourceDocument) -> DocumentRecord:
+    return DocumentRecord(
+        doc.doc_id, doc.source, doc.title, doc.mtime, doc.content_hash, doc.metadata
+    )
+
+
+def document_set(
+    plan: BuildPlan, loaded: Loaded
+) -> tuple[list[DocumentRecord], list[list[ChunkRecord]]]:
+    """The new version's documents and their chunks: the previous documents that stay
+    (first), then the loaded ones. Adds ``kept`` problems to ``loaded.problems``."""
+    previous, action, problems = plan.previous, plan.action, loaded.problems
+    docs: list[DocumentRecord] = []
+    doc_chunks: list[list[ChunkRecord]] = []
+    failed_now = {p.source: p.reason for p in problems if p.kind == "failed"}
+    if previous:
+        for doc_id, rec in previous.documents.items():
+            if doc_id in loaded.new_ids:
+                continue
+            reason = failed_now.get(doc_id) or failed_now.get(rec.source)
+            if reason is not None and doc_id not in previous.held:
+                problems.append(
+                    Problem(
+                        doc_id,
+                        "kept",
+                        f"kept from version {previous.manifest['version']}: {reason}",
+                    )
+                )
+            elif (
+                action == "build"
+                or (action == "remove" and _matches(rec, plan.removed_names))
+                or (
+                    action == "add"
+                    and (
+                        rec.source in loaded.read_sources or _gone(rec, plan.prev_roots, plan.paths)
+                    )
+                )
+            ):
+                continue
+            docs.append(rec)
+            doc_chunks.append([_fresh(c) for c in previous.chunks_by_doc.get(doc_id, [])])
+    if action == "remove":
+        matched = [
+            n
+            for n in plan.removed_names
+            if previous and any(_matches(r, [n]) for r in previous.documents.values())
+        ]
+        if not matched:
+            raise UsageError(
+                f"no document in index {plan.name!r} matches {', '.join(plan.removed_names)}"
+            )
+    docs.extend(loaded.documents)
+    doc_chunks.extend(loaded.chunks)
+    return docs, doc_chunks
+
+
+@dataclass
+class Curated:
+    """The chunks of the new version after curation: searched (``kept``) and held."""
+
+    documents: list[DocumentRecord]
+    kept: list[ChunkRecord]
+    held_documents: list[DocumentRecord]
+    held: list[ChunkRecord]
+
+
+def curate(
+    plan: BuildPlan,
+    docs: Sequence[DocumentRecord],
+    doc_chunks: Sequence[list[ChunkRecord]],
+    loaded: Loaded,
+    groups: tuple[list[int], list[int]] | None = None,
+) -> Curated:
+    """:func:`curate_chunks` (``groups``: exact and near groups found elsewhere), then the
+    checks that keep an empty or (``--strict``) incomplete build from publishing."""
+    final_docs, kept, held_docs, held = curate_chunks(
+        docs, doc_chunks, loaded.curation, loaded.problems, plan.opts.dedup, groups
+    )
+    _check_publishable(plan.name, final_docs, loaded.problems, plan.opts.strict)
+    return Curated(final_docs, kept, held_docs, held)
+
+
 def run_build(
     data_dir: str | Path,
     name: str,
@@ -209,303 +445,264 @@ def run_build(
 ) -> BuildResult:
     """Build, add to or remove from index ``name``; publishes a new version."""
     opts = options or BuildOptions()
-    if action not in ("build", "add", "remove"):
-        raise UsageError(f"unknown action {action!r}: build, add or remove")
-    layout = IndexLayout(data_dir, name)
-    if action != "build" and not layout.exists():
-        raise IndexNotFound(f"index {name!r} not found in {layout.data_dir}")
-    if not paths:
-        raise UsageError("give at least one path" if action != "remove" else "give a source")
+    layout = check_build(data_dir, name, paths, action)
     started = time.perf_counter()
-    timings: dict[str, float] = {}
     with layout.lock():
-        embedder = resolve_embedder(layout, opts.model, opts.device)
-        previous = _load_previous(layout)
-        prev_store = previous.manifest["store"]["backend"] if previous else None
-        store_name = opts.store or prev_store or "faiss"
-
-        # The chunker gets its own tokenizer: the background encoder tokenizes with the
-        # embedder's at the same time, and a fast tokenizer is not safe across threads.
-        chunk_tokenizer = copy.deepcopy(embedder.tokenizer)
-        chunker = Chunker(
-            lambda s: chunk_tokenizer.encode(s, add_special_tokens=False),
-            embedder.max_seq_length,
-            opts.chunk_tokens
-            or (
-                previous.manifest["chunking"]["chunk_tokens"]
-                if previous and opts.chunk_tokens is None
-                else None
-            ),
-            opts.overlap_tokens,
-        )
-        same_chunking = bool(
-            previous
-            and previous.manifest["chunking"]["chunk_tokens"] == chunker.chunk_tokens
-            and previous.manifest["chunking"]["overlap_tokens"] == chunker.overlap_tokens
-        )
-
-        # -- read, chunk and (in the background) embed the new document set ------------------
-        curation = CurationReport()
-        problems: list[Problem] = []
-        loaded_docs: list[DocumentRecord] = []
-        loaded_chunks: list[list[ChunkRecord]] = []
-        new_ids: set[str] = set()
-        read_sources: set[str] = set()
-        removed_names: list[str] = []
-        prev_roots = previous.roots if previous else []
-        roots: list[str] = [] if action == "build" else list(prev_roots)
-        pages = 0
-        if action == "remove":
-            removed_names = [str(p) for p in paths]
-        else:
-            for p in check_paths(paths):
-                root = str(iter_root(p, prev_roots if action == "add" else []))
-                if root not in roots:
-                    roots.append(root)
-        encoder = _start_encoder(embedder, opts)
+        plan = plan_build(layout, paths, action, opts, started)
+        timings = plan.timings
+        encoder = _start_encoder(plan.embedder, opts)
         try:
+            # -- read, chunk and (in the background) embed the new document set --------------
+            loaded = Loaded()
             t0 = time.perf_counter()
             if action != "remove":
-                reader = _Reader(paths, opts.text_field, prev_roots if action == "add" else [])
+                reader = _Reader(paths, opts.text_field, plan.read_roots)
                 chunk_s = 0.0
                 for doc in reader:
-                    if opts.cancelled and opts.cancelled():
-                        raise BuildCancelled(f"build of {name!r} cancelled")
+                    plan.check_cancelled()
                     t1 = time.perf_counter()
-                    new_ids.add(doc.doc_id)
+                    loaded.new_ids.add(doc.doc_id)
                     problem = document_problem(doc.text, doc.record)
                     if problem:
-                        setattr(curation, problem, getattr(curation, problem) + 1)
-                        curation.dropped_documents.append(doc.doc_id)
-                        problems.append(Problem(doc.doc_id, "dropped", problem))
+                        loaded.drop(doc.doc_id, problem)
                         chunk_s += time.perf_counter() - t1
                         continue
-                    rec = DocumentRecord(
-                        doc.doc_id, doc.source, doc.title, doc.mtime, doc.content_hash, doc.metadata
-                    )
-                    old = previous.documents.get(doc.doc_id) if previous else None
-                    if (
-                        previous
-                        and old
-                        and same_chunking
-                        and old.content_hash == rec.content_hash
-                        and old.metadata == rec.metadata
-                        and old.title == rec.title
-                        and old.mtime == rec.mtime
-                    ):
-                        chunks = [_fresh(c) for c in previous.chunks_by_doc.get(doc.doc_id, [])]
-                    else:
-                        chunks = chunk_document(chunker, doc)
+                    rec = document_record(doc)
+                    chunks = plan.reusable(rec)
+                    if chunks is None:
+                        chunks = chunk_document(plan.chunker, doc)
                     for c in chunks:
-                        if not (previous and c.text_hash in previous.vectors_by_hash):
+                        if not plan.has_vector(c.text_hash):
                             encoder.submit(c.text_hash, c.text)
-                    loaded_docs.append(rec)
-                    loaded_chunks.append(chunks)
+                    loaded.documents.append(rec)
+                    loaded.chunks.append(chunks)
                     chunk_s += time.perf_counter() - t1
-                problems.extend(reader.problems)
-                read_sources = reader.read_sources
-                pages = reader.pages
+                loaded.problems.extend(reader.problems)
+                loaded.read_sources = reader.read_sources
+                loaded.pages = reader.pages
                 timings["load_s"] = reader.busy_s
                 timings["chunk_s"] = chunk_s
                 timings["read_chunk_wall_s"] = time.perf_counter() - t0
             _notify(
                 opts,
-                documents=len(new_ids),
+                documents=len(loaded.new_ids),
                 chunks_total=encoder.submitted,
                 chunks_done=encoder.encoded,
             )
 
-            # -- the new document set: kept previous documents first, then the loaded ones -----
-            docs: list[DocumentRecord] = []
-            doc_chunks: list[list[ChunkRecord]] = []
-            failed_now = {p.source: p.reason for p in problems if p.kind == "failed"}
-            if previous:
-                for doc_id, rec in previous.documents.items():
-                    if doc_id in new_ids:
-                        continue
-                    reason = failed_now.get(doc_id) or failed_now.get(rec.source)
-                    if reason is not None and doc_id not in previous.held:
-                        problems.append(
-                            Problem(
-                                doc_id,
-                                "kept",
-                                f"kept from version {previous.manifest['version']}: {reason}",
-                            )
-                        )
-                    elif (
-                        action == "build"
-                        or (action == "remove" and _matches(rec, removed_names))
-                        or (
-                            action == "add"
-                            and (rec.source in read_sources or _gone(rec, prev_roots, paths))
-                        )
-                    ):
-                        continue
-                    docs.append(rec)
-                    doc_chunks.append([_fresh(c) for c in previous.chunks_by_doc.get(doc_id, [])])
-            if action == "remove":
-                matched = [
-                    n
-                    for n in removed_names
-                    if previous and any(_matches(r, [n]) for r in previous.documents.values())
-                ]
-                if not matched:
-                    raise UsageError(
-                        f"no document in index {name!r} matches {', '.join(removed_names)}"
-                    )
-            docs.extend(loaded_docs)
-            doc_chunks.extend(loaded_chunks)
-
-            # -- curation over chunks ---------------------------------------------------------
+            # -- the new document set, curated ------------------------------------------------
+            docs, doc_chunks = document_set(plan, loaded)
             t0 = time.perf_counter()
             final_docs, kept, held_docs, held = curate_chunks(
-                docs, doc_chunks, curation, problems, opts.dedup
+                docs, doc_chunks, loaded.curation, loaded.problems, opts.dedup
             )
             for c in held:  # a held chunk revived later needs its vector
-                if not (previous and c.text_hash in previous.vectors_by_hash):
+                if not plan.has_vector(c.text_hash):
                     encoder.submit(c.text_hash, c.text)
             encoder.end_input()
             timings["curate_s"] = time.perf_counter() - t0
-            _check_publishable(name, final_docs, problems, opts.strict)
-
-            # -- vectors: reuse what did not change, embed the rest -------------------------------
-            # The staging folder exists from here on: a build killed now leaves only it behind,
-            # never a published version; the next build clears it.
-            version = layout.next_version()
-            staging = layout.staging_dir(version)
-            try:
-                return _embed_write_publish(
-                    layout,
-                    opts,
-                    embedder,
-                    previous,
-                    store_name,
-                    chunker,
-                    curation,
-                    final_docs,
-                    kept,
-                    problems,
-                    action,
-                    version,
-                    staging,
-                    started,
-                    timings,
-                    encoder,
-                    held_docs,
-                    held,
-                    roots,
-                    pages,
-                )
-            except BaseException:
-                shutil.rmtree(staging, ignore_errors=True)
-                raise
+            _check_publishable(name, final_docs, loaded.problems, opts.strict)
+            curated = Curated(final_docs, kept, held_docs, held)
+            return write_version(plan, curated, loaded, _EncoderVectors(encoder))
         finally:
             encoder.close()
 
 
-def _embed_write_publish(
-    layout: IndexLayout,
-    opts: BuildOptions,
-    embedder: SentenceTransformerEmbedder,
-    previous: _Previous | None,
-    store_name: str,
-    chunker: Chunker,
-    curation: CurationReport,
-    final_docs: list[DocumentRecord],
-    kept: list[ChunkRecord],
-    problems: list[Problem],
-    action: str,
-    version: int,
-    staging: Path,
-    started: float,
-    timings: dict[str, float],
-    encoder: BackgroundEncoder | None = None,
-    held_docs: list[DocumentRecord] | None = None,
-    held: list[ChunkRecord] | None = None,
-    roots: list[str] | None = None,
-    pages: int = 0,
+@dataclass
+class Draft:
+    """A version being written into its staging folder: what a :class:`VectorWriter` sees."""
+
+    plan: BuildPlan
+    curated: Curated
+    version: int
+    staging: Path
+    vectors: np.ndarray
+    """One row per searched chunk; reused rows filled, the ``todo`` rows to fill."""
+    todo: list[int]
+    store_options: dict[str, Any]
+
+
+class VectorWriter:
+    """How a build gets its vectors and writes its stores: the local engine's way.
+
+    :meth:`start` runs before the chunk store is written (start embedding), :meth:`finish`
+    fills ``draft.vectors[draft.todo]``; :meth:`bm25` and :meth:`vector_store` write the
+    sparse and the dense index of the staging folder. The Ray engine overrides them."""
+
+    vectors_on_disk = False
+    """True: ``draft.vectors`` is a memory map of the staging folder's embeddings file."""
+
+    def start(self, draft: Draft) -> None:
+        return None
+
+    def finish(self, draft: Draft) -> None:
+        raise NotImplementedError
+
+    def embed_seconds(self) -> float:
+        return 0.0
+
+    def bm25(self, draft: Draft) -> BM25Index:
+        return BM25Index.build([c.text for c in draft.curated.kept])
+
+    def vector_store(self, draft: Draft) -> dict[str, Any]:
+        """Builds the dense index in the staging folder; returns its manifest parameters."""
+        dim = draft.plan.embedder.dimension
+        vstore = open_store(
+            draft.plan.store_name, draft.staging, dim, create=True, **draft.store_options
+        )
+        try:
+            vstore.build(draft.vectors)
+            vstore.save()
+            return vstore.params()
+        finally:
+            vstore.close()
+
+    def manifest_extra(self) -> dict[str, Any]:
+        """Keys the engine adds to the manifest (none for the local build)."""
+        return {}
+
+    def abort(self, draft: Draft | None) -> None:
+        """The build failed or was cancelled after ``draft`` was started: undo what is
+        outside the staging folder."""
+        return None
+
+
+class _EncoderVectors(VectorWriter):
+    """Vectors from the build's :class:`BackgroundEncoder`."""
+
+    def __init__(self, encoder: BackgroundEncoder) -> None:
+        self.encoder = encoder
+
+    def embed_seconds(self) -> float:
+        return self.encoder.busy_s
+
+    def finish(self, draft: Draft) -> None:
+        opts, kept, todo = draft.plan.opts, draft.curated.kept, draft.todo
+        draft.plan.check_cancelled()
+        keys = [kept[i].text_hash for i in todo]
+        _notify(
+            opts,
+            documents=len(draft.curated.documents),
+            chunks_total=len(todo),
+            chunks_done=sum(self.encoder.has(k) for k in keys),
+        )
+        try:
+            draft.vectors[todo] = self.encoder.vectors(keys)
+        except RuntimeError:
+            draft.plan.check_cancelled()
+            raise
+
+
+def store_options(plan: BuildPlan, version: int, kept: Sequence[ChunkRecord]) -> dict[str, Any]:
+    """Options of the new version's vector store (``open_store(..., create=True)``)."""
+    opts, store_name, name = plan.opts, plan.store_name, plan.name
+    out: dict[str, Any] = {}
+    if store_name == "faiss" and opts.hnsw_threshold is not None:
+        out["hnsw_threshold"] = opts.hnsw_threshold
+    if store_name == "faiss" and opts.ivfpq_threshold is not None:
+        out["ivfpq_threshold"] = opts.ivfpq_threshold
+    if store_name == "faiss" and opts.faiss_device is not None:
+        out["device"] = opts.faiss_device
+    if store_name == "qdrant":
+        out["url"] = opts.qdrant_url
+        out["api_key"] = opts.qdrant_api_key
+        out["shard_number"] = opts.qdrant_shards
+        out["replication_factor"] = opts.qdrant_replicas
+        if opts.qdrant_url:
+            out["collection"] = f"tandem-{name}-v{version}"
+        out["payloads"] = [chunk_payload(i, c) for i, c in enumerate(kept)]
+    return out
+
+
+def chunk_payload(row: int, c: ChunkRecord) -> dict[str, Any]:
+    """The Qdrant payload of the searched chunk at ``row``."""
+    return {"row": row, "doc_id": c.doc_id, "source": c.source, **_payload(c.metadata)}
+
+
+def write_version(
+    plan: BuildPlan, curated: Curated, loaded: Loaded, writer: VectorWriter
 ) -> BuildResult:
-    failed = [(p.source, p.reason) for p in problems if p.kind == "failed"]
-    name = layout.name
-    dim = embedder.dimension
-    vectors = np.zeros((len(kept), dim), dtype=np.float32)
+    """Everything after "chunks with vectors", shared by both engines: vectors (reused or
+    from ``writer``), chunk store, BM25, the vector store, the manifest, and the atomic
+    publish. A failure or a cancel leaves nothing published."""
+    # The staging folder exists from here on: a build killed now leaves only it behind,
+    # never a published version; the next build clears it.
+    version = plan.layout.next_version()
+    staging = plan.layout.staging_dir(version)
+    draft: Draft | None = None
+    try:
+        draft = _draft(plan, curated, version, staging, writer)
+        return _embed_write_publish(draft, loaded, writer)
+    except BaseException:
+        writer.abort(draft)
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _draft(
+    plan: BuildPlan, curated: Curated, version: int, staging: Path, writer: VectorWriter
+) -> Draft:
+    kept = curated.kept
+    dim = plan.embedder.dimension
+    if writer.vectors_on_disk:
+        vectors: np.ndarray = np.lib.format.open_memmap(
+            staging / EMBEDDINGS, mode="w+", dtype=np.float32, shape=(len(kept), dim)
+        )
+    else:
+        vectors = np.zeros((len(kept), dim), dtype=np.float32)
     todo: list[int] = []
+    previous = plan.previous
     for i, c in enumerate(kept):
         vec = previous.vectors_by_hash.get(c.text_hash) if previous else None
         if vec is not None:
             vectors[i] = vec
         else:
             todo.append(i)
+    return Draft(plan, curated, version, staging, vectors, todo, store_options(plan, version, kept))
+
+
+def _embed_write_publish(draft: Draft, loaded: Loaded, writer: VectorWriter) -> BuildResult:
+    plan, curated = draft.plan, draft.curated
+    opts, timings, embedder, previous = plan.opts, plan.timings, plan.embedder, plan.previous
+    name, version, staging, store_name = plan.name, draft.version, draft.staging, plan.store_name
+    final_docs, kept, todo, vectors = curated.documents, curated.kept, draft.todo, draft.vectors
+    problems, curation, pages, roots = loaded.problems, loaded.curation, loaded.pages, plan.roots
+    failed = [(p.source, p.reason) for p in problems if p.kind == "failed"]
+    dim = embedder.dimension
     reused = len(kept) - len(todo)
     _notify(opts, documents=len(final_docs), chunks_total=len(todo), chunks_done=0)
+    writer.start(draft)
 
     # -- what needs no vectors is written while the encoder finishes ----------------------
     t0 = time.perf_counter()
     store = ChunkStore(staging / "chunks.sqlite")
     store.write(final_docs, kept)
-    store.write_held(held_docs or [], held or [])
+    store.write_held(curated.held_documents, curated.held)
     store.close()
-    bm25 = BM25Index.build([c.text for c in kept])
+    bm25 = writer.bm25(draft)
     bm25.save(staging)
     write_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     if todo:
-        if encoder is None:  # every new text was submitted while chunking
-            raise RuntimeError("new chunks to embed but no encoder")
-        if opts.cancelled and opts.cancelled():
-            raise BuildCancelled(f"build of {name!r} cancelled")
-        keys = [kept[i].text_hash for i in todo]
-        _notify(
-            opts,
-            documents=len(final_docs),
-            chunks_total=len(todo),
-            chunks_done=sum(encoder.has(k) for k in keys),
-        )
-        try:
-            vectors[todo] = encoder.vectors(keys)
-        except RuntimeError:
-            if opts.cancelled and opts.cancelled():
-                raise BuildCancelled(f"build of {name!r} cancelled") from None
-            raise
+        writer.finish(draft)
     timings["embed_wait_s"] = time.perf_counter() - t0
-    timings["embed_s"] = encoder.busy_s if encoder is not None else 0.0
-    if opts.cancelled and opts.cancelled():
-        raise BuildCancelled(f"build of {name!r} cancelled")
+    timings["embed_s"] = writer.embed_seconds()
+    plan.check_cancelled()
 
     # -- vectors: write them, build the vector store and publish ---------------------------
     t0 = time.perf_counter()
-    np.save(staging / EMBEDDINGS, vectors)
-    store_opts: dict[str, Any] = {}
-    if store_name == "faiss" and opts.hnsw_threshold is not None:
-        store_opts["hnsw_threshold"] = opts.hnsw_threshold
-    if store_name == "faiss" and opts.ivfpq_threshold is not None:
-        store_opts["ivfpq_threshold"] = opts.ivfpq_threshold
-    if store_name == "faiss" and opts.faiss_device is not None:
-        store_opts["device"] = opts.faiss_device
-    if store_name == "qdrant":
-        store_opts["url"] = opts.qdrant_url
-        store_opts["api_key"] = opts.qdrant_api_key
-        store_opts["shard_number"] = opts.qdrant_shards
-        store_opts["replication_factor"] = opts.qdrant_replicas
-        if opts.qdrant_url:
-            store_opts["collection"] = f"tandem-{name}-v{version}"
-        store_opts["payloads"] = [
-            {"row": i, "doc_id": c.doc_id, "source": c.source, **_payload(c.metadata)}
-            for i, c in enumerate(kept)
-        ]
-    vstore = open_store(store_name, staging, dim, create=True, **store_opts)
-    vstore.build(vectors)
-    vstore.save()
-    store_params = vstore.params()
-    vstore.close()
+    if isinstance(vectors, np.memmap):
+        vectors.flush()
+    else:
+        np.save(staging / EMBEDDINGS, vectors)
+    store_params = writer.vector_store(draft)
     timings["write_s"] = write_s + time.perf_counter() - t0
-    if opts.cancelled and opts.cancelled():
-        raise BuildCancelled(f"build of {name!r} cancelled")
+    plan.check_cancelled()
 
     prev_ids = set(previous.documents) if previous else set()
     removed = len(prev_ids - {d.doc_id for d in final_docs})
-    seconds = time.perf_counter() - started
+    seconds = time.perf_counter() - plan.started
     result = BuildResult(
         index=name,
         version=version,
@@ -523,10 +720,11 @@ def _embed_write_publish(
         problems=problems,
         pages=pages,
     )
+    chunker = plan.chunker
     manifest = {
         "name": name,
         "version": version,
-        "action": action,
+        "action": plan.action,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "embedder": {
             "spec": embedder.spec,
@@ -561,7 +759,8 @@ def _embed_write_publish(
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
         "seconds": round(seconds, 3),
     }
-    layout.publish(staging, version, manifest)
+    manifest.update(writer.manifest_extra())
+    plan.layout.publish(staging, version, manifest)
     if store_name == "qdrant" and opts.qdrant_url:
         from stores.qdrant_store import switch_alias
 
@@ -657,8 +856,15 @@ def _start_encoder(embedder: SentenceTransformerEmbedder, opts: BuildOptions) ->
                 bar.close()
         _notify(opts, chunks_total=submitted, chunks_done=done)
 
+    # A cancellable build (a job) checks its cancel between model batches, not between slices
+    # of SLICE texts (tens of seconds on a busy CPU): a cancel lands within one batch.
+    slice_size = opts.batch_size if opts.cancelled is not None else SLICE
     return BackgroundEncoder(
-        embedder, opts.batch_size, cancelled=opts.cancelled, on_progress=progress
+        embedder,
+        opts.batch_size,
+        slice_size=slice_size,
+        cancelled=opts.cancelled,
+        on_progress=progress,
     )
 
 
@@ -713,16 +919,19 @@ def curate_chunks(
     curation: CurationReport,
     problems: list[Problem],
     dedup: bool = True,
+    found: tuple[list[int], list[int]] | None = None,
 ) -> tuple[list[DocumentRecord], list[ChunkRecord], list[DocumentRecord], list[ChunkRecord]]:
     """``(documents, searched chunks, held documents, held chunks)``; see :mod:`curate`.
 
     Identical chunks: the copy of the most recently modified document is searched, the others
-    held and their documents reported as merged. Near-duplicates: all searched, grouped."""
+    held and their documents reported as merged. Near-duplicates: all searched, grouped.
+    ``found``: the ``(exact, near)`` of :func:`~indexers.curate.duplicate_groups` over the
+    chunk texts when computed elsewhere (the Ray engine's distributed step)."""
     flat = [c for cs in doc_chunks for c in cs]
     owners = [i for i, cs in enumerate(doc_chunks) for _ in cs]
     keep = [True] * len(flat)
     if dedup and flat:
-        exact, near = duplicate_groups([c.text for c in flat])
+        exact, near = found or duplicate_groups([c.text for c in flat])
         groups: dict[int, list[int]] = {}
         for i, g in enumerate(exact):
             groups.setdefault(g, []).append(i)

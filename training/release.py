@@ -373,12 +373,159 @@ def _delta(v: dict[str, Any]) -> str:
         return "-"
 
 
+def evaluate_reader_heldout(
+    spec: str, squad_file: str | Path, heldout_questions: int = 300, heldout_seed: int = 0
+) -> dict[str, Any]:
+    """EM/F1 of reader ``spec`` on the questions ``tandem reader train`` held out of
+    ``squad_file`` (its defaults: 300 questions, whole paragraphs, seed 0), each read against
+    its own paragraph: the reader card's held-out figure, for any backend of the same model."""
+    from smallmodels.reader import load_reader
+    from training.reader import evaluate_questions, load_training_questions
+    from training.squad import split_heldout
+
+    questions = load_training_questions([squad_file])
+    n = min(heldout_questions, len(questions) // 5)
+    _, held = split_heldout(questions, n, heldout_seed)
+    reader = load_reader(spec)
+    scores = evaluate_questions(reader, held)
+    return {"spec": spec, "reader": type(reader).__name__, **scores}
+
+
+def _tandem_json(*args: str) -> dict[str, Any]:
+    """``tandem --json ARGS`` in a subprocess (the benchmarks live above this layer)."""
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "--json", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"tandem {' '.join(args)} failed: {done.stderr[-1500:]}")
+    data = json.loads(done.stdout)
+    return data if isinstance(data, dict) else {}
+
+
+def measure_figures(
+    models: Path, released: Path, squad: Path, nyt: Path, halueval: Path, *, log: Any = print
+) -> dict[str, Any]:
+    """Held-out figures of each released int8 model against its fp32 ``make models`` folder,
+    on the sets of BENCHMARKS.md: the reader's 300 held-out SQuAD questions (EM/F1), HaluEval
+    rows 3000–4999 and 300 NYT swapped-answer questions (checker AUC, with its reader blended,
+    fp32 with fp32 and int8 with int8), and 1,000 NYT questions (reranker nDCG@10, hybrid
+    candidates reranked; the fp32 reference runs the same folder on ONNX Runtime fp32)."""
+    figures: dict[str, Any] = {}
+    cmd_reader = "python -m training.release --eval-reader {spec} --squad " + str(squad)
+    reader_fp32 = f"{models}/reader-minilm@precision=fp32"
+    reader_int8 = str(released / "reader-minilm")
+    if (models / "reader-minilm").is_dir():
+        row: dict[str, Any] = {}
+        for key, spec in (("fp32", reader_fp32), ("int8", reader_int8)):
+            log(f"reader {key}: {spec}")
+            result = evaluate_reader_heldout(spec, squad)
+            row.setdefault("em", {})[key] = round(float(result["exact_match"]), 4)
+            row.setdefault("f1", {})[key] = round(float(result["f1"]), 4)
+        for measure in ("em", "f1"):
+            row[measure]["command"] = cmd_reader.format(spec=reader_int8)
+        figures["reader-minilm"] = {
+            "held-out SQuAD EM (300 q)": row["em"],
+            "held-out SQuAD F1 (300 q)": row["f1"],
+        }
+    if (models / "checker-minilm").is_dir():
+        specs = {
+            "fp32": f"{models}/checker-minilm@reader={reader_fp32}",
+            "int8": f"{released / 'checker-minilm'}@reader={reader_int8}",
+        }
+        halu: dict[str, Any] = {}
+        swap: dict[str, Any] = {}
+        for key, spec in specs.items():
+            log(f"checker {key}: {spec}")
+            base = ["bench", "faithfulness", "--halueval", str(halueval), "--offset", "3000"]
+            halu[key] = _tandem_json(*base, "--checker", spec)["auc"]
+            swap[key] = _tandem_json(
+                "bench", "swapped", "--squad", str(nyt), "--limit", "300", "--checker", spec
+            )["auc"]
+        halu["command"] = (
+            f"tandem --json bench faithfulness --halueval {halueval} --offset 3000 "
+            "--checker released:checker"
+        )
+        swap["command"] = (
+            f"tandem --json bench swapped --squad {nyt} --limit 300 --checker released:checker"
+        )
+        figures["checker-minilm"] = {
+            "HaluEval rows 3000–4999 AUC": halu,
+            "NYT swapped (300 q) AUC": swap,
+        }
+    if (models / "reranker-squad").is_dir():
+        row = {}
+        for key, spec in (
+            ("fp32", f"{models}/reranker-squad@backend=onnx"),
+            ("int8", str(released / "reranker-squad")),
+        ):
+            log(f"reranker {key}: {spec}")
+            result = _tandem_json(
+                "bench",
+                "retrieval",
+                "--squad",
+                str(nyt),
+                "--reranker",
+                spec,
+                "--max-questions",
+                "1000",
+            )
+            row[key] = result["methods"]["hybrid+rerank"]["ndcg@10"]
+            row[f"hybrid ({key} run)"] = result["methods"]["hybrid"]["ndcg@10"]
+        row["command"] = (
+            f"tandem --json bench retrieval --squad {nyt} --reranker released:reranker "
+            "--max-questions 1000"
+        )
+        figures["reranker-squad"] = {"NYT hybrid+rerank nDCG@10 (1,000 q)": row}
+    return figures
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("folders", nargs="+", type=Path, help="trained model folders")
-    parser.add_argument("--out", type=Path, required=True, help="the released models' folder")
+    parser.add_argument("folders", nargs="*", type=Path, help="trained model folders")
+    parser.add_argument("--out", type=Path, help="the released models' folder")
     parser.add_argument("--figures", type=Path, help="held-out figures JSON (see the module)")
+    parser.add_argument(
+        "--eval-reader",
+        metavar="SPEC",
+        help="instead: EM/F1 of reader SPEC on the reader's held-out questions of --squad",
+    )
+    parser.add_argument("--squad", type=Path, help="SQuAD file the reader was trained on")
+    parser.add_argument(
+        "--measure",
+        type=Path,
+        metavar="MODELS",
+        help="instead: measure the released models in --out against their fp32 folders in "
+        "MODELS (needs --squad, --nyt, --halueval) and write --figures",
+    )
+    parser.add_argument("--nyt", type=Path, help="the NYT SQuAD-format file (--measure)")
+    parser.add_argument("--halueval", type=Path, help="HaluEval QA rows (--measure)")
     args = parser.parse_args(argv)
+    if args.measure:
+        if not (args.out and args.squad and args.nyt and args.halueval and args.figures):
+            parser.error("--measure needs --out, --squad, --nyt, --halueval and --figures")
+        figures = measure_figures(
+            args.measure,
+            args.out,
+            args.squad,
+            args.nyt,
+            args.halueval,
+            log=lambda m: print(m, file=sys.stderr, flush=True),
+        )
+        args.figures.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+        print(json.dumps(figures))
+        return 0
+    if args.eval_reader:
+        if not args.squad:
+            parser.error("--eval-reader needs --squad")
+        print(json.dumps(evaluate_reader_heldout(args.eval_reader, args.squad)))
+        return 0
+    if not args.folders or not args.out:
+        parser.error("give trained folders and --out")
     figures = (
         json.loads(args.figures.read_text(encoding="utf-8"))
         if args.figures and args.figures.is_file()

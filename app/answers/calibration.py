@@ -8,8 +8,8 @@ models read them:
 
 * ``answerable``: the probability that the passages answer the question at all; below the
   stored ``threshold`` small mode says "no answer found";
-* ``right``: the probability that the served answer is right (token F1 >= 0.5 against the gold
-  answers): the ``confidence`` of the response.
+* ``right``: the probability that the served answer is right (token F1 >= 0.8 against a gold
+  answer, or containing one): the ``confidence`` of the response.
 
 Both are fit by ``tandem bench answers --fit FILE`` on a *calibration split* (questions of the
 held-out NYT set, and questions of another set asked against it as the unanswerable ones),

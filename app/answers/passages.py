@@ -33,6 +33,7 @@ _TOC = re.compile(
 )
 _PAGE_NUMBER = re.compile(r"^\s*(?:page\s+)?\d{1,4}(?:\s*(?:/|of)\s*\d{1,4})?\s*$", re.I)
 _TERMINAL = re.compile(r"[.!?…:;,][\"'”’)\]]*$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # PDF debris: "\x7f" lines
 _HYPHEN_BREAK = re.compile(r"(\w)-\n[ \t]*([a-zà-ÿ])")
 _MD_INLINE = [
     (re.compile(r"!?\[([^\]\n]*)\]\([^)\n]*\)"), r"\1"),  # links and images: their text
@@ -115,7 +116,8 @@ def _ends_sentence(line: str) -> bool:
 def rejoin(text: str) -> Rejoined:
     """``text`` as body units (hard line breaks joined, hyphenation undone, inline Markdown
     dropped) and heading units (titles, section headings, page headers, contents lines)."""
-    text = _HYPHEN_BREAK.sub(r"\1\2", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = _HYPHEN_BREAK.sub(r"\1\2", text)
     lines = text.split("\n")
     units: list[Unit] = []
     current: list[str] = []

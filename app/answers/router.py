@@ -13,6 +13,11 @@
   answer is confident (``confident_small``: the cascade, cheap answer first); the LLM
   otherwise (``low_confidence``), falling back to the small answer on an error or a timeout.
 
+Whatever the mode, an LLM answer the checker does not support is handled by
+``TANDEM_UNGROUNDED`` (:func:`app.answers.service.ungrounded_action`): ``flag`` (the default)
+serves it with its unsupported sentences listed, ``drop`` removes them, ``fallback`` serves the
+small answer instead (reason ``llm_ungrounded``; also ``drop`` when no sentence is left).
+
 The hardware check runs once at startup (:func:`detect_hardware`): with an LLM endpoint
 (``TANDEM_LLM_URL``) nothing is constrained; with an in-process GGUF the machine is
 constrained when there is not enough free memory for the model plus a headroom, or when the
@@ -234,6 +239,7 @@ def load_llm(settings: Settings) -> LLMSlot:
             restart_backoff_s=settings.llm_child_restart_s,
             restart_max_s=settings.llm_child_restart_max_s,
             hang_timeouts=settings.llm_child_hang_timeouts,
+            model_options=draft_options(settings),
             on_exit=breaker.trip,
             on_ready=breaker.probe_now,
         )
@@ -242,6 +248,17 @@ def load_llm(settings: Settings) -> LLMSlot:
         return LLMSlot(None, "failed", exc.message, hw, breaker)
     log.info("LLM: %s", llama.describe())
     return LLMSlot(llama, "ready", llama.describe(), hw, breaker)
+
+
+def draft_options(settings: Settings) -> dict[str, object]:
+    """llama_cpp.server model options of ``TANDEM_LLM_DRAFT`` (speculative decoding, issue 16):
+    prompt-lookup decoding drafts tokens from n-grams of the prompt, i.e. of the passages."""
+    if settings.llm_draft == "prompt-lookup":
+        return {
+            "draft_model": "prompt-lookup-decoding",
+            "draft_model_num_pred_tokens": settings.llm_draft_tokens,
+        }
+    return {}
 
 
 @dataclass(frozen=True)

@@ -139,6 +139,25 @@ class AnswerMetrics:
             ["kind"],
             registry=registry,
         )
+        self.llm_seconds = Counter(
+            "tandem_llm_seconds",
+            "Seconds spent generating LLM answers (prompt, generation).",
+            registry=registry,
+        )
+        self.seconds_saved = Counter(
+            "tandem_llm_seconds_saved",
+            "LLM seconds not spent because a small answer was served while an LLM was available "
+            "(estimated by the cost model of `tandem bench cascade`), by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        self.ungrounded = Counter(
+            "tandem_llm_ungrounded",
+            "LLM answers the checker did not support, by what was done (TANDEM_UNGROUNDED: "
+            "flagged, dropped sentences, fallback to the small answer).",
+            ["action"],
+            registry=registry,
+        )
         self.tokens_saved = Counter(
             "tandem_llm_tokens_saved",
             "LLM tokens (prompt + expected completion) not spent because a small answer was "
@@ -172,6 +191,8 @@ class AnswerService:
         self.errors = dict(errors or {})
         self.metrics = metrics
         self._completion_tokens = [0, 0]  # sum, count: the mean LLM answer length so far
+        self._llm_spent = [0.0, 0.0]  # seconds, prompt tokens of this service's LLM calls
+        self.cost_model = load_cost_model(settings.llm_cost_model)
 
     # -- descriptions ---------------------------------------------------------------------------
     def identity(self) -> dict[str, Any]:
@@ -186,6 +207,7 @@ class AnswerService:
                 getattr(self.small.calibration, "threshold", None),
             ],
             "k": [self.settings.small_confident, self.settings.small_min_confidence],
+            "ungrounded": self.settings.ungrounded,
         }
 
     def health(self) -> tuple[str, str]:
@@ -250,7 +272,8 @@ class AnswerService:
             if plan.reason == "circuit_open" and self.metrics:
                 self.metrics.llm_calls.labels(result="circuit_open").inc()
             small = small or await small_answer()
-            self._count_saved(plan.reason, question, passages)
+            saved = self._count_saved(plan.reason, question, passages)
+            timings.update(saved)
             result = self._small_result(small, plan.reason)
             if emit is not None:
                 await emit("token", {"text": result.answer})
@@ -334,18 +357,49 @@ class AnswerService:
         completion_tokens = generation.completion_tokens or 0
         self._completion_tokens[0] += completion_tokens
         self._completion_tokens[1] += 1
+        spent_s = (timings.get("prompt", 0.0) + timings["llm"]) / 1000
+        self._llm_spent[0] += spent_s
+        self._llm_spent[1] += prompt_tokens
+        timings["llm_prompt_tokens"] = float(prompt_tokens)
+        timings["llm_completion_tokens"] = float(completion_tokens)
         if self.metrics:
             self.metrics.llm_calls.labels(result="ok").inc()
             self.metrics.llm_tokens.labels(kind="prompt").inc(prompt_tokens)
             self.metrics.llm_tokens.labels(kind="completion").inc(completion_tokens)
+            self.metrics.llm_seconds.inc(spent_s)
         report = validate_citations(generation.text, len(prompt.passages))
         if report.invalid:
             log.info("LLM cited passages it was not given: %s (removed)", report.invalid)
         citations = [prompt.passages[n - 1].citation() for n in sorted(report.cited)]
         t = time.perf_counter()
-        grounded = await self._check(question, report.answer, prompt.passages, offload)
+        grounded, checked = await self._check_full(
+            question, report.answer, prompt.passages, offload
+        )
         if self.checker is not None:
             timings["check"] = (time.perf_counter() - t) * 1000
+        action, kept = ungrounded_action(s.ungrounded, checked, s.checker_threshold)
+        if action != "none" and self.metrics:
+            self.metrics.ungrounded.labels(action=action).inc()
+        if action == "fallback":  # TANDEM_UNGROUNDED=fallback, or drop with nothing left
+            small = small or await small_answer()
+            result = self._small_result(small, "llm_ungrounded")
+            if emit is not None:
+                await emit("reset", {"reason": "llm_ungrounded"})
+                await emit("token", {"text": result.answer})
+            return result
+        if action == "dropped" and checked is not None:
+            report = validate_citations(" ".join(c.text for c in kept), len(prompt.passages))
+            citations = [prompt.passages[n - 1].citation() for n in sorted(report.cited)]
+            grounded = {
+                **grounded,
+                "score": round(min(c.score for c in kept), 4),
+                "unsupported": [],
+                "reason": f"TANDEM_UNGROUNDED=drop removed {len(checked.unsupported)} "
+                "unsupported sentence(s): " + " | ".join(checked.unsupported),
+            }
+            if emit is not None:
+                await emit("reset", {"reason": "llm_ungrounded"})
+                await emit("token", {"text": report.answer})
         return AnswerResult(
             index="",
             version=0,
@@ -363,15 +417,27 @@ class AnswerService:
     async def _check(
         self, question: str, answer: str, passages: list[Passage], offload: Offload
     ) -> dict[str, Any]:
+        return (await self._check_full(question, answer, passages, offload))[0]
+
+    async def _check_full(
+        self, question: str, answer: str, passages: list[Passage], offload: Offload
+    ) -> tuple[dict[str, Any], Any]:
+        """The ``grounded`` object and the checker's result (None when nothing was checked)."""
         if is_abstention(answer):
-            return {"score": None, "unsupported": [], "method": "none", "reason": "abstained"}
+            out: dict[str, Any] = {
+                "score": None,
+                "unsupported": [],
+                "method": "none",
+                "reason": "abstained",
+            }
+            return out, None
         if self.checker is None:
             return {
                 "score": None,
                 "unsupported": [],
                 "method": "none",
                 "reason": self.checker_detail or "no groundedness checker configured",
-            }
+            }, None
         result = await offload(
             self.checker.check,
             question,
@@ -385,7 +451,7 @@ class AnswerService:
             "unsupported": list(result.unsupported),
             "method": "checker",
             "checker": getattr(self.checker, "name", None),
-        }
+        }, result
 
     def _small_result(self, small: SmallAnswer, reason: str) -> AnswerResult:
         return AnswerResult(
@@ -401,23 +467,86 @@ class AnswerService:
             features=dict(small.features),
         )
 
-    def _count_saved(self, reason: str, question: str, passages: list[Passage]) -> None:
-        """Count the LLM tokens a small answer saved (an LLM was there and not called)."""
+    def _count_saved(self, reason: str, question: str, passages: list[Passage]) -> dict[str, float]:
+        """The LLM tokens and milliseconds a small answer saved (an LLM was there and not
+        called), counted in the metrics and returned as timings (empty when none)."""
         gen = self.llm.generator
-        if self.metrics is None or gen is None or reason not in ("confident_small", "requested"):
-            return
+        if gen is None or reason not in ("confident_small", "requested"):
+            return {}
         if self.llm.availability != "ready":
-            return
+            return {}
         s = self.settings
         try:
             prompt = build_prompt(
                 question, passages, gen.count_tokens, gen.context_tokens, s.llm_max_tokens
             )
-        except Exception:  # noqa: BLE001 - a metric must never fail a request
-            return
+        except Exception:  # noqa: BLE001 - a cost figure must never fail a request
+            return {}
         total, count = self._completion_tokens
-        expected = total / count if count else min(64, s.llm_max_tokens)
-        self.metrics.tokens_saved.labels(reason=reason).inc(prompt.prompt_tokens + expected)
+        model = self.cost_model
+        if count:
+            expected = total / count
+        elif model.get("completion_tokens_mean"):
+            expected = float(model["completion_tokens_mean"])
+        else:
+            expected = float(min(64, s.llm_max_tokens))
+        seconds = estimate_llm_seconds(model, self._llm_spent, prompt.prompt_tokens, gen.model)
+        if self.metrics is not None:
+            self.metrics.tokens_saved.labels(reason=reason).inc(prompt.prompt_tokens + expected)
+            if seconds is not None:
+                self.metrics.seconds_saved.labels(reason=reason).inc(seconds)
+        out = {"llm_saved_tokens": float(round(prompt.prompt_tokens + expected))}
+        if seconds is not None:
+            out["llm_saved_ms"] = round(seconds * 1000, 1)
+        return out
+
+
+#: What a small answer saved is estimated from (``tandem bench cascade --cost-model FILE``).
+DEFAULT_COST_MODEL = Path(__file__).with_name("llm_cost.json")
+
+
+def load_cost_model(path: Path | None) -> dict[str, Any]:
+    """The LLM cost model measured by ``tandem bench cascade`` (empty: none, or unreadable)."""
+    import json
+
+    file = Path(path) if path is not None else DEFAULT_COST_MODEL
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        if path is not None:
+            log.warning("LLM cost model %s cannot be read: saved seconds go unestimated", file)
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def estimate_llm_seconds(
+    model: dict[str, Any], spent: Sequence[float], prompt_tokens: int, llm: str | None
+) -> float | None:
+    """Seconds the LLM would have taken for a prompt of ``prompt_tokens``: the measured cost
+    model when it was measured on this LLM (or nothing else is known), else this service's own
+    LLM calls so far (seconds per prompt token); None when neither exists."""
+    seconds, tokens = spent
+    measured = "seconds_per_prompt_token" in model
+    if measured and (model.get("model") == llm or not tokens):
+        base = float(model.get("seconds_base", 0.0))
+        return base + float(model["seconds_per_prompt_token"]) * prompt_tokens
+    if tokens:
+        return seconds / tokens * prompt_tokens
+    return None
+
+
+def ungrounded_action(policy: str, checked: Any, threshold: float) -> tuple[str, list[Any]]:
+    """What ``TANDEM_UNGROUNDED`` does with a checked LLM answer: ``none`` (supported, or not
+    checked), ``flagged``, ``dropped`` (with the sentences kept) or ``fallback`` (the small
+    answer instead: the answer's score is under the threshold, or no sentence is left)."""
+    if checked is None or not checked.unsupported:
+        return "none", []
+    if policy == "fallback" and checked.score < threshold:
+        return "fallback", []
+    if policy == "drop":
+        kept = [c for c in checked.sentences if c.supported]
+        return ("dropped", kept) if kept else ("fallback", [])
+    return "flagged", []
 
 
 def small_grounded(small: SmallAnswer, threshold: float = 0.5) -> dict[str, Any]:
@@ -432,7 +561,7 @@ def small_grounded(small: SmallAnswer, threshold: float = 0.5) -> dict[str, Any]
     if small.checked_by == "checker" and small.check_score is not None:
         out: dict[str, Any] = {
             "score": small.check_score,
-            "unsupported": [small.span] if small.check_score < threshold and small.span else [],
+            "unsupported": [small.answer] if small.check_score < threshold else [],
             "method": "checker",
             "checker": small.checker_name,
             "reason": "the checker scored the quoted span against the question and its passage",

@@ -24,8 +24,8 @@ the same preference for the wanted kind of answer.
 
 Whether to answer at all and the ``confidence`` come from :mod:`app.answers.calibration`:
 logistic models over the reader's no-answer score, the checker's score and retrieval scores,
-fit on held-out questions (a configuration without a fit falls back to the raw score and the
-``min_confidence`` floor). The result also says who checked the answer (``checker``, the
+fit on held-out questions; a configuration without a fit falls back to the raw score and the
+``min_confidence`` floor (``TANDEM_SMALL_MIN_CONFIDENCE``). The result also says who checked the answer (``checker``, the
 ``reader``'s own score, or nobody).
 
 Everything here is synchronous and CPU-bound; the service runs it in a worker thread. The
@@ -210,18 +210,12 @@ class SmallAnswerer:
         """Fill ``found``, ``confidence``, ``answer`` and ``why`` from the features."""
         cal = self.calibration
         if cal is not None:
-            ok, p_answerable, confidence = cal.judge(answer.features)
+            found, p_answerable, confidence = cal.judge(answer.features)
             answer.calibration = cal.name
-            found = ok and confidence >= self.min_confidence
-            if not ok:
+            if not found:
                 answer.why = (
                     f"the passages do not seem to answer the question (answerable "
                     f"{p_answerable:.2f} < {cal.threshold:.2f})"
-                )
-            elif not found:
-                answer.why = (
-                    f"the best answer is too unlikely to be right "
-                    f"({confidence:.2f} < {self.min_confidence})"
                 )
         else:
             confidence = raw

@@ -29,6 +29,10 @@ def _build(
     chunk_tokens: int | None,
     text_field: str,
     strict: bool = False,
+    engine: str = "local",
+    ray_address: str | None = None,
+    ray_workers: int | None = None,
+    ray_batch_size: int | None = None,
 ) -> None:
     from indexers.builder import BuildOptions, run_build
 
@@ -46,7 +50,19 @@ def _build(
     )
     if opts.model is None or model is None:
         opts.model = model  # an existing index keeps its own embedder unless one is given
-    result = run_build(data_dir(), name, [str(p) for p in paths], action, opts)
+    if engine not in ("local", "ray"):
+        raise UsageError(f"unknown engine {engine!r}: choose local or ray")
+    if engine == "ray":
+        from indexers.ray_build import EMBED_BATCH, RayOptions, run_ray_build
+
+        ropts = RayOptions(
+            address=ray_address or settings.ray_address,
+            workers=ray_workers,
+            batch_size=ray_batch_size or EMBED_BATCH,
+        )
+        result = run_ray_build(data_dir(), name, [str(p) for p in paths], action, opts, ropts)
+    else:
+        result = run_build(data_dir(), name, [str(p) for p in paths], action, opts)
     for problem in result.problems:
         label = {"failed": "failed", "skipped": "skipped", "dropped": "dropped"}.get(problem.kind)
         if label:
@@ -80,6 +96,29 @@ FieldOpt = Annotated[str, typer.Option("--text-field", help="Text field of .json
 StrictOpt = Annotated[
     bool, typer.Option("--strict", help="Fail (publish nothing) if any file fails or is skipped.")
 ]
+EngineOpt = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="local (this process) or ray (Ray Data: a local Ray instance, or --ray-address).",
+    ),
+]
+RayAddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address",
+        help="Ray cluster for --engine ray (ray://host:10001, auto); default TANDEM_RAY_ADDRESS, "
+        "else a local Ray instance.",
+    ),
+]
+RayWorkersOpt = Annotated[
+    int | None,
+    typer.Option("--ray-workers", min=1, help="--engine ray: actors per pool (default: CPUs)."),
+]
+RayBatchOpt = Annotated[
+    int | None,
+    typer.Option("--ray-batch-size", min=1, help="--engine ray: chunks per embedding batch (256)."),
+]
 PathsArg = Annotated[list[Path], typer.Argument(help="Files or folders.", show_default=False)]
 
 
@@ -92,9 +131,16 @@ def index_build(
     chunk_tokens: ChunkOpt = None,
     text_field: FieldOpt = "text",
     strict: StrictOpt = False,
+    engine: EngineOpt = "local",
+    ray_address: RayAddressOpt = None,
+    ray_workers: RayWorkersOpt = None,
+    ray_batch_size: RayBatchOpt = None,
 ) -> None:
     """Build NAME from PATHs; on an existing index, mirror PATHs into a new version."""
-    _build("build", name, paths, store, model, chunk_tokens, text_field, strict)
+    _build(
+        "build", name, paths, store, model, chunk_tokens, text_field, strict,
+        engine, ray_address, ray_workers, ray_batch_size,
+    )  # fmt: skip
 
 
 @app.command("add")
@@ -106,9 +152,16 @@ def index_add(
     chunk_tokens: ChunkOpt = None,
     text_field: FieldOpt = "text",
     strict: StrictOpt = False,
+    engine: EngineOpt = "local",
+    ray_address: RayAddressOpt = None,
+    ray_workers: RayWorkersOpt = None,
+    ray_batch_size: RayBatchOpt = None,
 ) -> None:
     """Add or replace the documents under PATHs, keeping the others."""
-    _build("add", name, paths, store, model, chunk_tokens, text_field, strict)
+    _build(
+        "add", name, paths, store, model, chunk_tokens, text_field, strict,
+        engine, ray_address, ray_workers, ray_batch_size,
+    )  # fmt: skip
 
 
 @app.command("remove")

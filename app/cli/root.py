@@ -25,9 +25,7 @@ from app.runtime import configure_lower_layers
 from app.settings import get_settings
 
 #: Every command group of the product, registered in this order (plugins after them).
-GROUPS: tuple[ModuleType, ...] = (
-    index, search, serve, ask, worker, reranker, reader, checker, mcp
-)
+GROUPS: tuple[ModuleType, ...] = (index, search, serve, ask, worker, reranker, reader, checker, mcp)
 
 #: Entry-point group through which other distributions add commands (``register(cli)``).
 PLUGIN_GROUP = "tandem.cli"

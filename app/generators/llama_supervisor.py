@@ -85,7 +85,7 @@ _FEATURE = re.compile(r"([A-Z][A-Z0-9_]*) = 1\b")
 _HINTS = {
     signal.SIGILL: "an instruction this CPU or kernel does not allow: the llama-cpp-python "
     "wheel was built for another CPU (rebuild it portably: make install-llama)",
-    signal.SIGKILL: "killed (out of memory, a hang, or by hand)",
+    signal.SIGKILL: "out of memory, a hang, or by hand",
     signal.SIGSEGV: "crashed in native code",
     signal.SIGBUS: "crashed in native code",
     signal.SIGABRT: "aborted by native code",
@@ -147,6 +147,7 @@ def free_port(preferred: int | None = None) -> int:
     """``preferred`` when it can be bound on 127.0.0.1, else a free port."""
     for port in ([preferred] if preferred else []) + [0]:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds it
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
@@ -317,7 +318,9 @@ class LlamaServerSupervisor:
         config = Path(self._tmp.name) / "server.json"
         config.write_text(json.dumps(self.options.server_config(self.port)))
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        env.pop("CONFIG_FILE", None)  # llama_cpp.server reads it before its arguments
+        # llama_cpp.server prefers these to its config file (CONFIG_FILE, uvicorn's HOST/PORT).
+        for name in ("CONFIG_FILE", "HOST", "PORT", "API_KEY"):
+            env.pop(name, None)
         proc = subprocess.Popen(
             [self.python, "-c", CHILD_BOOT, "--config_file", str(config)],
             stdin=subprocess.PIPE,
@@ -344,7 +347,7 @@ class LlamaServerSupervisor:
                 feats = _FEATURE.findall(line)
                 if feats:
                     self.cpu_features = feats
-            elif line.startswith("Using gguf chat template"):
+            elif line.startswith(("Using gguf chat template", "Guessed chat format")):
                 self.chat = True
             elif line.startswith("Using fallback chat format"):
                 self.chat = False

@@ -58,3 +58,11 @@ class SourceNotInIndex(TandemError):
 
     code = "source_not_found"
     status = 404
+
+
+class RayAddressForbidden(TandemError):
+    """A job names a Ray cluster the server is not configured to use (``ray_addresses``)."""
+
+    code = "ray_address_forbidden"
+    status = 403
+    exit_code = 2

@@ -171,6 +171,32 @@ class JobOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         bool,
         msgspec.Meta(description="Fail (publish nothing) if any file fails or is skipped."),
     ] = False
+    engine: Annotated[
+        Literal["local", "ray"],
+        msgspec.Meta(
+            description="local: the worker builds; ray: the build runs on Ray Data (the "
+            "server's TANDEM_RAY_ADDRESS, else a local Ray instance; needs the ray extra)."
+        ),
+    ] = "local"
+    ray_address: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                min_length=1,
+                max_length=512,
+                description="engine ray: the Ray cluster; only TANDEM_RAY_ADDRESS or one of "
+                "TANDEM_RAY_ADDRESSES (others: ray_address_forbidden).",
+            ),
+        ]
+        | None
+    ) = None
+    ray_workers: (
+        Annotated[
+            int,
+            msgspec.Meta(ge=1, le=4096, description="engine ray: actors per pool (default: CPUs)."),
+        ]
+        | None
+    ) = None
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in msgspec.structs.asdict(self).items() if v is not None}

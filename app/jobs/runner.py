@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from app import tracing
-from app.jobs.errors import InvalidSource
+from app.jobs.errors import InvalidSource, RayAddressForbidden
 from app.jobs.models import JobSpec, error_dict
 from app.jobs.progress import ProgressTracker
 from app.jobs.sources import check_remove_sources, resolve_sources, upload_folder
@@ -100,13 +100,42 @@ def _run(
             raise BuildCancelled(f"job {spec.job_id} cancelled")
         opts = build_options(spec, settings, layout.exists(), tracker.update, cancelled)
         try:
-            result = run_build(settings.data_dir, spec.index, paths, spec.action, opts)
+            result = _build(spec, settings, paths, opts)
             break
         except IndexBusy:
             if time.monotonic() >= deadline:
                 raise
             time.sleep(LOCK_POLL_S)
     return result
+
+
+def ray_options(spec: JobSpec, settings: Settings) -> Any:
+    """The job's :class:`indexers.ray_build.RayOptions` (``options.engine`` ``ray``). A job may
+    name only a Ray cluster the server is configured for: a cluster runs code in this process."""
+    from indexers.ray_build import RayOptions
+
+    o = spec.options
+    address = o.get("ray_address") or settings.ray_address
+    allowed = {a for a in [settings.ray_address, *settings.ray_addresses] if a}
+    if o.get("ray_address") and o["ray_address"] not in allowed:
+        raise RayAddressForbidden(
+            f"Ray cluster {o['ray_address']!r} is not one this server may use "
+            "(TANDEM_RAY_ADDRESS, TANDEM_RAY_ADDRESSES)"
+        )
+    return RayOptions(
+        address=address,
+        workers=o.get("ray_workers"),
+        batch_size=max(1, int(o.get("batch_size") or 64)) * 4,
+    )
+
+
+def _build(spec: JobSpec, settings: Settings, paths: list[str], opts: BuildOptions) -> BuildResult:
+    if spec.options.get("engine", "local") == "ray":
+        from indexers.ray_build import run_ray_build
+
+        ropts = ray_options(spec, settings)
+        return run_ray_build(settings.data_dir, spec.index, paths, spec.action, opts, ropts)
+    return run_build(settings.data_dir, spec.index, paths, spec.action, opts)
 
 
 def result_of(result: BuildResult) -> dict[str, Any]:

@@ -5,7 +5,9 @@ from a thread. What it does is set per test through attributes:
 
 * ``mode``: ``ok`` (answers ``answer``), ``slow`` (waits ``delay_s`` before the first byte),
   ``stall`` (sends the first token, then waits ``delay_s``), ``error`` (HTTP 500 with an
-  OpenAI-style error body), ``garbage`` (200 with a body that is not a completion);
+  OpenAI-style error body), ``garbage`` (200 with a body that is not a completion), ``hang``
+  (accepts the request and never answers: the connection is closed, unanswered, only when the
+  server stops or after ``hang_s``);
 * ``answer``: the text answered, in ``chunk_chars`` pieces when streaming; it may cite passages
   that were not given (``[7]``) to test citation validation;
 * ``requests``: the JSON bodies received (to check prompts and that a breaker stopped calls).
@@ -28,6 +30,7 @@ class FakeLLM:
         self.mode = "ok"
         self.answer = answer
         self.delay_s = 2.0
+        self.hang_s = 3600.0
         self.chunk_chars = 6
         self.model = "fake-llm"
         self.requests: list[dict[str, Any]] = []
@@ -98,6 +101,10 @@ def _handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
                 return
             if mode == "garbage":
                 self._json(200, {"unexpected": True})
+                return
+            if mode == "hang":
+                fake.wait(fake.hang_s)
+                self.close_connection = True
                 return
             if mode == "slow":
                 fake.wait(fake.delay_s)

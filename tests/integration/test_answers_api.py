@@ -161,7 +161,8 @@ async def test_llm_answer_with_invalid_citations_removed(
         assert out["grounded"]["score"] is None and out["grounded"]["method"] == "none"
         assert "TANDEM_CHECKER" in out["grounded"]["reason"]
         timings = set(out["timings_ms"]) - {"cache"}
-        assert timings == {"search", "prompt", "llm", "llm_first_token", "total"}
+        cost = {"llm_prompt_tokens", "llm_completion_tokens"}  # the answer's cost (issue 16)
+        assert timings == {"search", "prompt", "llm", "llm_first_token", "total"} | cost
         # The prompt numbered the passages and asked the question.
         user = llm.requests[-1]["messages"][-1]["content"]
         assert "\n[1] " in user and user.endswith(f"Question: {QUESTION}")

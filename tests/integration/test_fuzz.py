@@ -90,6 +90,7 @@ def check_response(live: Live, case: Any, response: Any, authenticated: bool) ->
         assert response.status_code in (401, 404, 405), where
 
 
+@pytest.mark.slow
 def test_no_server_error_with_and_without_a_key(api_schema: Any, live: Live) -> None:
     """Every operation, valid and invalid data, each case with a key and without one.
 
@@ -122,6 +123,7 @@ def test_no_server_error_with_and_without_a_key(api_schema: Any, live: Live) -> 
     assert any(400 <= s < 500 for s in live.statuses) and 200 in live.statuses
 
 
+@pytest.mark.slow
 def test_stateful_links_and_the_server_still_serves(live: Live) -> None:
     """Follow links between operations, then check the server answers normally and logged no
     unhandled exception during the whole module."""
@@ -145,6 +147,7 @@ def test_stateful_links_and_the_server_still_serves(live: Live) -> None:
     api_schema = schemathesis.openapi.from_dict(raw)
     api_schema.config.generation.update(modes=["positive", "negative"], database="none")
     machine = api_schema.as_state_machine()
+    before = live.calls
 
     class Machine(machine):  # type: ignore[misc, valid-type]
         def get_call_kwargs(self, case: Any) -> dict[str, Any]:
@@ -164,6 +167,8 @@ def test_stateful_links_and_the_server_still_serves(live: Live) -> None:
             database=None,
         ),
     )
+
+    assert live.calls > before + 15  # the machine did call the server
 
     with httpx.Client(base_url=live.base, headers=AUTH, timeout=30) as client:
         assert client.get("/health/live").json() == {"status": "ok"}

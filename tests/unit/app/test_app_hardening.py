@@ -109,3 +109,30 @@ async def test_bad_input_gets_4xx_and_security_headers(service: Any, service_set
     async with service(service_settings(api_keys=KEY, public_schema=True)) as client:
         assert (await client.get("/schema/openapi.json")).status_code == 200
         assert (await client.get("/v1/indexes")).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "says"),
+    [
+        (["search", "fixture", ""], 2, "visible text"),
+        (["search", "fixture", "\u200b\u200b"], 2, "visible text"),
+        (["ask", "fixture", "\u2060 "], 2, "visible text"),
+        (["search", "nosuch", "hello"], 1, "not found"),
+        (["ask", "nosuch", "hello"], 1, "not found"),  # as search and the API's 404
+    ],
+)
+@pytest.mark.slow  # a CLI subprocess each (seconds apiece on a busy machine)
+def test_cli_agrees_with_the_api(fixture_index: Any, args: list[str], code: int, says: str) -> None:
+    import subprocess
+
+    from tests.serving import cli_env, tandem
+
+    done = subprocess.run(
+        tandem("--data-dir", str(fixture_index.data_dir), *args),
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == code, done.stderr
+    assert says in done.stderr + done.stdout

@@ -169,7 +169,7 @@ def test_every_command_comes_from_the_explicit_group_list() -> None:
     names = set(typer.main.get_command(cli_root.cli).commands)  # type: ignore[attr-defined]
     assert {m.__name__.rsplit(".", 1)[1] for m in cli_root.GROUPS} == names - {"bench"}
     assert names == {
-        *("index", "search", "serve", "ask", "worker", "reranker", "reader", "checker"),
+        *("index", "search", "serve", "ask", "worker", "reranker", "reader", "checker", "mcp"),
         "bench",
     }
 

@@ -31,7 +31,7 @@ def test_every_controller_is_listed_once_core_first():
             if issubclass(obj, Controller) and obj.__module__ == module.__name__
         }
     assert defined == set(CONTROLLERS)  # no controller defined but left out, none elsewhere
-    assert list(LIFESPAN_HOOKS) == ["answers", "jobs"]
+    assert list(LIFESPAN_HOOKS) == ["answers", "jobs", "mcp", "tracing"]
     with pytest.raises(TypeError):  # read-only: hooks are added through register_lifespan_hook
         LIFESPAN_HOOKS["x"] = LIFESPAN_HOOKS["jobs"]  # type: ignore[index]
 

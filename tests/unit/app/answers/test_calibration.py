@@ -73,7 +73,7 @@ def test_labels_say_who_checked() -> None:
         method="reader", checked_by="checker", check_score=0.2, checker_name="c", **base
     )
     g = small_grounded(checked)
-    assert g["method"] == "checker" and g["score"] == 0.2 and g["unsupported"] == ["x"]
+    assert g["method"] == "checker" and g["score"] == 0.2 and g["unsupported"] == ["x [1]"]
     reader = SmallAnswer(method="reader", checked_by="reader", check_score=0.7, **base)
     assert small_grounded(reader)["method"] == "reader"
     nobody = SmallAnswer(method="embedder", **base)

