@@ -218,18 +218,21 @@ class Settings(BaseSettings):
     )
     ask_top_k: int = Field(5, ge=1, le=50, description="Passages given to the answerers.")
     small_confident: float = Field(
-        0.8,
+        0.3,
         ge=0,
         le=1.01,
         description="mode=auto serves the small answer when its confidence reaches this "
-        "(cascade); above 1: always ask the LLM when there is one.",
+        "(cascade); above 1: always ask the LLM when there is one. The default was chosen on "
+        "the oracle table of `tandem bench cascade` (NYT, Gemma 3 270M; BENCHMARKS.md): rerun "
+        "it on your LLM and corpus to set yours.",
     )
     small_min_confidence: float = Field(
         0.1,
         ge=0,
         le=1,
-        description="Below this confidence an uncalibrated small answerer says 'no answer "
-        "found' (calibrated ones abstain by app/answers/calibration.json).",
+        description="Small mode says 'no answer found' below this: the raw score of an "
+        "uncalibrated answerer; for a calibrated one (app/answers/calibration.json), the "
+        "probability that the passages answer the question, when above the fitted threshold.",
     )
     checker_threshold: float = Field(
         0.5, ge=0, le=1, description="Checker score under which an answer sentence is unsupported."

@@ -523,11 +523,11 @@ def estimate_llm_seconds(
     model: dict[str, Any], spent: Sequence[float], prompt_tokens: int, llm: str | None
 ) -> float | None:
     """Seconds the LLM would have taken for a prompt of ``prompt_tokens``: the measured cost
-    model when it was measured on this LLM (or nothing else is known), else this service's own
-    LLM calls so far (seconds per prompt token); None when neither exists."""
+    model when it was measured on this LLM (or names none), else this service's own LLM calls
+    so far (seconds per prompt token); None when neither exists."""
     seconds, tokens = spent
     measured = "seconds_per_prompt_token" in model
-    if measured and (model.get("model") == llm or not tokens):
+    if measured and model.get("model") in (None, llm):
         base = float(model.get("seconds_base", 0.0))
         return base + float(model["seconds_per_prompt_token"]) * prompt_tokens
     if tokens:
@@ -589,7 +589,10 @@ OFF = frozenset({"none", "off", "false", "0", ""})
 
 
 def _default_checker_path() -> str:
-    return str(Path(__file__).resolve().parents[2] / "models" / "checker-minilm")
+    """``models/checker-minilm`` when trained here, else the released checker (smallmodels)."""
+    from smallmodels.checker import DEFAULT_CHECKER
+
+    return DEFAULT_CHECKER
 
 
 def optional_spec(value: str | None, default: str) -> tuple[str | None, bool]:

@@ -24,9 +24,11 @@ the same preference for the wanted kind of answer.
 
 Whether to answer at all and the ``confidence`` come from :mod:`app.answers.calibration`:
 logistic models over the reader's no-answer score, the checker's score and retrieval scores,
-fit on held-out questions; a configuration without a fit falls back to the raw score and the
-``min_confidence`` floor (``TANDEM_SMALL_MIN_CONFIDENCE``). The result also says who checked the answer (``checker``, the
-``reader``'s own score, or nobody).
+fit on held-out questions: small mode answers when the probability that the passages answer
+the question reaches the fitted threshold (or ``min_confidence``, ``TANDEM_SMALL_MIN_CONFIDENCE``,
+when that is higher); a configuration without a fit falls back to its raw score against
+``min_confidence``. The result also says who checked
+the answer (``checker``, the ``reader``'s own score, or nobody).
 
 Everything here is synchronous and CPU-bound; the service runs it in a worker thread. The
 reader sees at most ``reader_passages`` passages (one short forward pass each on a CPU), so
@@ -210,12 +212,14 @@ class SmallAnswerer:
         """Fill ``found``, ``confidence``, ``answer`` and ``why`` from the features."""
         cal = self.calibration
         if cal is not None:
-            found, p_answerable, confidence = cal.judge(answer.features)
+            _, p_answerable, confidence = cal.judge(answer.features)
             answer.calibration = cal.name
+            threshold = max(cal.threshold, self.min_confidence)
+            found = p_answerable >= threshold
             if not found:
                 answer.why = (
                     f"the passages do not seem to answer the question (answerable "
-                    f"{p_answerable:.2f} < {cal.threshold:.2f})"
+                    f"{p_answerable:.2f} < {threshold:.2f})"
                 )
         else:
             confidence = raw

@@ -95,7 +95,7 @@ def answer_service(tandem: ServiceState) -> AnswerService:
     return svc
 
 
-class _Question:
+class AskQuestion:
     """One validated question with its cache key and the search that feeds it."""
 
     def __init__(
@@ -196,7 +196,7 @@ def sse(event: str | None, data: Any) -> str:
     return (f"event: {event}\n" if event else "") + f"data: {payload}\n\n"
 
 
-async def answer_events(q: _Question) -> AsyncIterator[tuple[str, Any]]:
+async def answer_events(q: AskQuestion) -> AsyncIterator[tuple[str, Any]]:
     """``(kind, data)`` events of one answer: token/reset as they come, then done or error."""
     queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
 
@@ -296,7 +296,9 @@ def _chunk(
     }
 
 
-async def chat_chunks(q: _Question, model: str, cached: AnswerResult | None) -> AsyncIterator[str]:
+async def chat_chunks(
+    q: AskQuestion, model: str, cached: AnswerResult | None
+) -> AsyncIterator[str]:
     cid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
     yield sse(None, _chunk(cid, created, model, {"role": "assistant", "content": ""}))
     if cached is not None:
@@ -324,7 +326,7 @@ async def _replay(result: AnswerResult) -> AsyncIterator[tuple[str, Any]]:
     yield "done", result
 
 
-async def ask_stream(q: _Question, cached: AnswerResult | None) -> AsyncIterator[str]:
+async def ask_stream(q: AskQuestion, cached: AnswerResult | None) -> AsyncIterator[str]:
     events = _replay(cached) if cached is not None else answer_events(q)
     async for kind, data in events:
         yield sse(kind, data.as_dict() if isinstance(data, AnswerResult) else data)
@@ -350,7 +352,7 @@ class AskController(Controller):
         require_index_access(request, name)
         data = await decode_strict(request, AskRequest)
         request.scope["state"]["index"] = name
-        q = _Question(tandem, name, data.question, data.mode, data.top_k, data.filters)
+        q = AskQuestion(tandem, name, data.question, data.mode, data.top_k, data.filters)
         cached = await q.cached()
         request.scope["state"]["cached"] = cached is not None
         if data.stream:
@@ -395,7 +397,7 @@ class OpenAIController(Controller):
         require_index_access(request, name)
         request.scope["state"]["index"] = name
         question = last_user_message(data.messages)
-        q = _Question(tandem, name, question, data.mode, data.top_k, data.filters)
+        q = AskQuestion(tandem, name, question, data.mode, data.top_k, data.filters)
         cached = await q.cached()
         request.scope["state"]["cached"] = cached is not None
         model = MODEL_PREFIX + name

@@ -68,7 +68,7 @@ def _summary(name: str, m: dict[str, Any]) -> IndexSummary:
     )
 
 
-def _read_summaries(data_dir: Any, names: list[str]) -> list[IndexSummary]:
+def read_summaries(data_dir: Any, names: list[str]) -> list[IndexSummary]:
     out = []
     for name in names:
         try:
@@ -260,7 +260,7 @@ class IndexController(Controller):
         self, request: Request[Any, Any, Any], tandem: ServiceState
     ) -> IndexList:
         names = readable(request, await anyio.to_thread.run_sync(tandem.indexes.names))
-        summaries = await anyio.to_thread.run_sync(_read_summaries, tandem.settings.data_dir, names)
+        summaries = await anyio.to_thread.run_sync(read_summaries, tandem.settings.data_dir, names)
         return IndexList(indexes=summaries)
 
     @get(

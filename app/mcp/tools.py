@@ -18,8 +18,8 @@ import anyio.to_thread
 import msgspec
 
 from app import tracing
-from app.controllers.answers import ASK_ROUTE, _Question
-from app.controllers.indexes import _read_summaries, run_search
+from app.controllers.answers import ASK_ROUTE, AskQuestion
+from app.controllers.indexes import read_summaries, run_search
 from app.errors import InvalidRequest
 from app.schemas import AskResponse, SearchRequest
 from app.security import Principal, readable, require_index_access
@@ -58,7 +58,7 @@ def _check(caller: Caller, index: str) -> None:
 async def list_indexes(tandem: ServiceState, caller: Caller) -> dict[str, Any]:
     names = await anyio.to_thread.run_sync(tandem.indexes.names)
     names = readable(caller, names)  # type: ignore[arg-type]
-    summaries = await anyio.to_thread.run_sync(_read_summaries, tandem.settings.data_dir, names)
+    summaries = await anyio.to_thread.run_sync(read_summaries, tandem.settings.data_dir, names)
     return {"indexes": msgspec.to_builtins(summaries)}
 
 
@@ -125,7 +125,7 @@ async def ask(
     if mode not in ("auto", "llm", "small"):
         raise InvalidRequest(f"mode: expected one of auto, llm, small; got {mode!r}")
     with tracing.request_trace(index=index, mode=mode, query=question) as rt:
-        q = _Question(tandem, index, question, mode, top_k, filters)  # type: ignore[arg-type]
+        q = AskQuestion(tandem, index, question, mode, top_k, filters)  # type: ignore[arg-type]
         result = await q.cached() or await q.answer()
         rt.attrs.update(version=result.version, served_by=result.served_by, cached=result.cached)
         if result.usage:

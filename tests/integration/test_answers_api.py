@@ -129,7 +129,7 @@ async def test_auto_without_an_llm_serves_small_and_mode_llm_is_409(
 
 
 async def test_no_answer_below_the_confidence_floor(service: Any, service_settings: Any):
-    async with service(settings_with(service_settings, small_min_confidence=0.99)) as client:
+    async with service(settings_with(service_settings, small_min_confidence=1.0)) as client:
         out = await ask(client, mode="small")
         assert out["answer"] == "No answer found in the indexed documents."
         assert out["citations"] == [] and out["extract"]["found"] is False

@@ -152,7 +152,7 @@ def test_ask_errors_are_one_line(capsys: Any, fixture_index: Any, tmp_path: Path
     for args, code in [
         (["ask", "fixture", "q?", "--mode", "fast"], 2),
         (["ask", "fixture"], 2),
-        (["ask", "missing", "q?"], 2),
+        (["ask", "missing", "q?"], 1),  # like search: a missing index is exit 1
         (["ask", "fixture", "q?", "--mode", "llm", "--reader", "none"], 1),
     ]:
         got, out, err = run(capsys, "--data-dir", data, *args)

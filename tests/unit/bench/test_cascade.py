@@ -224,6 +224,7 @@ def test_draft_options_and_cost_estimate() -> None:
     # Another LLM answered here: its own calls (4 s for 200 prompt tokens) are the estimate.
     assert estimate_llm_seconds(model, [4.0, 200.0], 100, "other") == pytest.approx(2.0)
     assert estimate_llm_seconds({}, [0.0, 0.0], 100, "m") is None
+    assert estimate_llm_seconds(model, [0.0, 0.0], 100, "other") is None  # not measured here
 
 
 def test_ungrounded_action() -> None:

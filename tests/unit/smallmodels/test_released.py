@@ -29,8 +29,16 @@ from smallmodels.spec import resolve
 ROOT = Path(__file__).resolve().parents[3]
 #: The repository carries at most this many bytes of released weights.
 WEIGHT_BUDGET = 100 * 1000 * 1000
+#: Until a release is exported (`make release-models`) there is nothing to test here; the
+#: export and the torch-free serving path are tested on tiny models in
+#: tests/unit/training/test_release.py. Once any released folder exists, all three must.
+NO_RELEASE = not any((RELEASED_ROOT / name).exists() for name in FOLDERS.values())
+needs_release = pytest.mark.skipif(
+    NO_RELEASE, reason="no released models in smallmodels/released yet (make release-models)"
+)
 
 
+@needs_release
 def test_the_three_models_are_released_within_budget() -> None:
     total = 0
     for kind, name in FOLDERS.items():
@@ -49,6 +57,7 @@ def test_the_three_models_are_released_within_budget() -> None:
     assert "HaluEval" in checker_card and "MIT" in checker_card
 
 
+@needs_release
 def test_released_names_resolve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for kind, name in FOLDERS.items():
         for spec in (f"released:{kind}", f"tandem-{kind}", f"released:{name}"):
@@ -65,6 +74,7 @@ def test_released_names_resolve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert default_folder("checker") == str(tmp_path / "checker-minilm")
 
 
+@needs_release
 def test_released_models_serve_real_answers_without_pytorch() -> None:
     """Reader, checker and reranker, loaded by their released names where ``import torch``
     fails: the reader finds the date, the checker prefers the supported claim, the reranker
@@ -107,3 +117,22 @@ print(json.dumps({"span": result.spans[0].text, "passage": result.spans[0].passa
     assert out["good"] > 0.5 > out["bad"]
     assert out["good"] > out["off"]  # another entity of the passage is not this answer
     assert out["order"][1] > out["order"][0]
+
+
+def test_names_and_defaults_without_a_release(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A released name whose folder is missing is a clear error; the default folder is
+    models/<name> when it is there, else the release, else models/<name> (to be trained)."""
+    monkeypatch.setattr(rel, "RELEASED_ROOT", tmp_path / "released")
+    monkeypatch.setattr(rel, "LOCAL_ROOT", tmp_path / "models")
+    with pytest.raises(ModelNotFound, match="make release-models"):
+        resolve("released:reader")
+    with pytest.raises(ModelNotFound, match="needs a model name"):
+        resolve("released:")
+    assert default_folder("reader") == str(tmp_path / "models" / "reader-minilm")
+    (tmp_path / "released" / "reader-minilm").mkdir(parents=True)
+    (tmp_path / "released" / "reader-minilm" / rel.RELEASE_FILE).write_text("{}")
+    assert default_folder("reader") == str(tmp_path / "released" / "reader-minilm")
+    (tmp_path / "models" / "reader-minilm").mkdir(parents=True)
+    assert default_folder("reader") == str(tmp_path / "models" / "reader-minilm")
