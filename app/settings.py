@@ -253,7 +253,8 @@ class Settings(BaseSettings):
     llm_draft: Literal["none", "prompt-lookup"] = Field(
         "none",
         description="Speculative decoding of the in-process LLM: prompt-lookup drafts tokens "
-        "from n-grams of the prompt (the passages); greedy outputs are unchanged.",
+        "from n-grams of the prompt (the passages). Off by default: slower with Gemma 3 270M "
+        "(BENCHMARKS.md); measure yours with `tandem bench speculative`.",
     )
     llm_draft_tokens: int = Field(
         10, ge=1, le=64, description="Draft tokens per step of prompt-lookup decoding."
