@@ -802,7 +802,8 @@ class _Reader:
                     t = time.perf_counter()
                     loaded = load_one(file, root, text_field)
                     for problem in loaded.problems:
-                        log.warning("%s %s: %s", problem.kind, problem.source, problem.reason)
+                        # reported once by the caller (CLI warning lines, --json, job result)
+                        log.info("%s %s: %s", problem.kind, problem.source, problem.reason)
                     self.problems.extend(loaded.problems)
                     if not any(
                         pr.kind == "failed" and pr.source == loaded.source for pr in loaded.problems

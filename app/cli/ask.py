@@ -55,7 +55,7 @@ def format_answer(result: dict[str, Any], question: str | None = None) -> str:
     if extract.get("found") and sentence and sentence.strip() != (extract.get("span") or ""):
         lines += ["", _wrap(f"“{sentence}”", "    ")]
     elif extract and not extract.get("found") and sentence:
-        lines += ["", _wrap(f"closest: “{sentence}” [{extract.get('n')}]", "    ")]
+        lines += ["", _wrap(f"closest sentence found (not an answer): “{sentence}”", "    ")]
     citations = result.get("citations") or []
     if citations:
         lines += ["", "Sources"]
@@ -72,7 +72,8 @@ def format_answer(result: dict[str, Any], question: str | None = None) -> str:
     elif grounded.get("method") == "extractive":
         notes.append("quoted from the source")
     elif grounded.get("reason"):
-        notes.append(f"not checked: {grounded['reason']}")
+        reason = str(grounded["reason"])
+        notes.append(reason if reason.startswith("not checked") else f"not checked: {reason}")
     if result.get("invalid_citations"):
         removed = ", ".join(f"[{n}]" for n in result["invalid_citations"])
         notes.append(f"removed citations of passages never given: {removed}")

@@ -112,7 +112,7 @@ class MetricsController(Controller):
         "/",
         operation_id="metrics",
         summary="Prometheus metrics (text exposition format).",
-        media_type="text/plain; version=0.0.4; charset=utf-8",
+        media_type="text/plain; version=0.0.4",
         responses={401: ResponseSpec(ErrorBody, description="No valid API key.")},
     )
     async def metrics(self, tandem: ServiceState) -> Response[Any]:

@@ -31,7 +31,14 @@ def checker(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     base = resolve(DEFAULT_EMBEDDER, DEFAULT_EMBEDDER).path
     out = tmp_path_factory.mktemp("checker") / "checker-tiny"
-    AutoModelForSequenceClassification.from_pretrained(base, num_labels=1).save_pretrained(out)
+    import torch
+
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1)
+    with torch.no_grad():  # a small, seeded head: distinct scores, never saturated at 0 or 1
+        model.classifier.weight.normal_(0.0, 0.05)
+        model.classifier.bias.zero_()
+    model.save_pretrained(out)
     AutoTokenizer.from_pretrained(base).save_pretrained(out)
     return out
 
