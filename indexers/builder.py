@@ -32,7 +32,7 @@ from indexers.chunker import DEFAULT_OVERLAP_TOKENS, Chunker
 from indexers.curate import CurationReport, document_problem, duplicate_groups
 from indexers.documents import Problem, SourceDocument, text_hash
 from indexers.encode import SLICE, BackgroundEncoder
-from indexers.errors import EmptyBuild, StrictBuildFailed
+from indexers.errors import EmptyBuild, SourceNotFound, StrictBuildFailed
 from indexers.loaders import check_paths, iter_files, load_one, root_for
 from indexers.structure import Section
 from indexers.versions import library_versions
@@ -402,7 +402,7 @@ def document_set(
             if previous and any(_matches(r, [n]) for r in previous.documents.values())
         ]
         if not matched:
-            raise UsageError(
+            raise SourceNotFound(
                 f"no document in index {plan.name!r} matches {', '.join(plan.removed_names)}"
             )
     docs.extend(loaded.documents)

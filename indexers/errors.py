@@ -19,3 +19,12 @@ class StrictBuildFailed(TandemError):
     code = "strict_build_failed"
     status = 422
     exit_code = 1
+
+
+class SourceNotFound(TandemError):
+    """A removal names sources or document ids that no document of the index has (the jobs
+    API answers the same code at submission)."""
+
+    code = "source_not_found"
+    status = 404
+    exit_code = 1

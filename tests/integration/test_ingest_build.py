@@ -167,3 +167,19 @@ def test_cli_build_reports_everything_in_json(tmp_path: Path) -> None:
         text=True,
     )
     assert strict.returncode == 1 and "image.png" in strict.stderr
+
+
+def test_removing_a_source_the_index_lacks_exits_1_like_the_api_404(tmp_path: Path) -> None:
+    from app.cli import main
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("The reading room closes at eight.\n", encoding="utf-8")
+    data = str(tmp_path / "data")
+    try:
+        main(["--data-dir", data, "index", "build", "idx", str(docs)])
+    except SystemExit as exc:  # a clean exit is fine; a failure is not
+        assert exc.code in (0, None)
+    with pytest.raises(SystemExit) as removed:
+        main(["--data-dir", data, "index", "remove", "idx", "nosuch.md"])
+    assert removed.value.code == 1
