@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from core.errors import TandemError
+from indexers.errors import SourceNotFound
 
 
 class JobNotFound(TandemError):
@@ -53,11 +54,9 @@ class JobsUnavailable(TandemError):
     status = 503
 
 
-class SourceNotInIndex(TandemError):
-    """A ``remove`` names a source or document id that no document of the index has."""
-
-    code = "source_not_found"
-    status = 404
+#: A ``remove`` naming a source or document id that no document of the index has: the one
+#: ``source_not_found`` error (404 in the API, exit 1 on the CLI), raised at submission here.
+SourceNotInIndex = SourceNotFound
 
 
 class RayAddressForbidden(TandemError):

@@ -8,6 +8,7 @@ import pytest
 
 from core.errors import UsageError
 from indexers.builder import BuildOptions, run_build
+from indexers.errors import SourceNotFound
 from retrievers.retriever import Retriever
 from smallmodels.embedder import load_embedder
 from smallmodels.spec import resolve
@@ -105,7 +106,7 @@ def test_add_and_remove(corpus: Path, data_dir: Path, tmp_path: Path) -> None:
     assert (removed.documents, removed.removed, removed.embedded) == (1, 1, 0)
     chunks, _, _ = _all_sources(data_dir, "t")
     assert chunks == {"nile.txt"}
-    with pytest.raises(UsageError, match="no document"):
+    with pytest.raises(SourceNotFound, match="no document"):  # 404 / exit 1, as in the API
         run_build(data_dir, "t", ["nope.txt"], "remove")
 
 
