@@ -63,6 +63,13 @@ class ServiceBusy(TandemError):
         self.retry_after = retry_after
 
 
+class UnsupportedMediaType(TandemError):
+    """The request body's ``Content-Type`` is not one the route reads (415)."""
+
+    code = "unsupported_media_type"
+    status = 415
+
+
 class ComponentUnavailable(TandemError):
     """A configured component (the reranker, ...) failed to load."""
 

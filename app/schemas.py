@@ -12,6 +12,7 @@ import msgspec
 
 if TYPE_CHECKING:
     from litestar import Request
+    from litestar.connection import ASGIConnection
 
 T = TypeVar("T")
 
@@ -271,6 +272,9 @@ async def decode_strict(request: Request[Any, Any, Any], type_: type[T]) -> T:
 
     Litestar's own body parsing (which documents the schema in OpenAPI) coerces such values;
     handlers call this as well so that a wrong JSON type is a 422, not a guess.
+
+    Raises:
+        InvalidRequest: (422) the body does not match ``type_``.
     """
     from app.errors import InvalidRequest
 
@@ -278,3 +282,23 @@ async def decode_strict(request: Request[Any, Any, Any], type_: type[T]) -> T:
         return msgspec.json.decode(await request.body(), type=type_, strict=True)
     except msgspec.ValidationError as exc:
         raise InvalidRequest(str(exc)) from exc
+
+
+async def json_body_guard(connection: ASGIConnection[Any, Any, Any, Any], _: Any) -> None:
+    """Route guard of the JSON routes (search, ask, chat): refuse a body that is not JSON.
+
+    Runs before Litestar reads the body, so a form or text body is a 415 rather than a
+    parse error. No ``Content-Type`` at all is read as JSON (what a bare client sends).
+
+    Raises:
+        UnsupportedMediaType: (415) any other ``Content-Type`` than ``application/json`` or
+            ``*/*+json``.
+    """
+    from app.errors import UnsupportedMediaType
+
+    ctype = connection.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if ctype not in ("", "application/json") and not ctype.endswith("+json"):
+        raise UnsupportedMediaType(
+            f"content type {ctype!r}: send the body as JSON with "
+            "'Content-Type: application/json' (curl: -H 'Content-Type: application/json')"
+        )

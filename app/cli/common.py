@@ -87,12 +87,21 @@ def data_dir() -> Path:
 
 
 def parse_filters(items: list[str] | None) -> dict[str, list[str]]:
+    """``--filter key=value`` options as ``{key: [values]}`` (a key given twice matches either).
+
+    Raises:
+        UsageError: (exit 2) an item without ``=``, or with an empty key or value (``topic=``
+            from an unset shell variable would silently match nothing).
+    """
     filters: dict[str, list[str]] = {}
     for item in items or []:
         key, sep, value = item.partition("=")
+        key, value = key.strip(), value.strip()
         if not sep or not key:
             raise UsageError(f"--filter wants key=value, got {item!r}")
-        filters.setdefault(key.strip(), []).append(value.strip())
+        if not value:
+            raise UsageError(f"--filter {item!r} has an empty value: give key=value")
+        filters.setdefault(key, []).append(value)
     return filters
 
 

@@ -52,6 +52,7 @@ from app.schemas import (
     ModelList,
     SearchRequest,
     decode_strict,
+    json_body_guard,
 )
 from app.security import check_filters, normalise_query, readable, require_index_access
 from app.state import ServiceState
@@ -75,7 +76,7 @@ ERROR_TEXT = {
     405: "Method not allowed on this route.",
     409: "mode=llm with no LLM configured (or none this hardware can load); embedder mismatch.",
     413: "Request body too large.",
-    415: "The body is not JSON.",
+    415: "The body is not JSON (Content-Type other than application/json).",
     422: "The body does not match the schema or breaks a bound.",
     429: "Rate limit exceeded (see Retry-After).",
     503: "Busy (see Retry-After), the configured LLM failed to load, or the answer models are "
@@ -344,7 +345,8 @@ class AskController(Controller):
         summary="A grounded, cited answer from one index (small model, LLM or cascade).",
         description="With stream=true: text/event-stream of `token` events, then `done` with "
         "the whole answer object (a `reset` event first if an LLM failed mid-stream).",
-        responses=_errors(400, 401, 403, 404, 409, 413, 422, 429, 503),
+        responses=_errors(400, 401, 403, 404, 409, 413, 415, 422, 429, 503),
+        guards=[json_body_guard],
     )
     async def ask(
         self, request: Request[Any, Any, Any], tandem: ServiceState, name: str, data: AskRequest
@@ -387,7 +389,8 @@ class OpenAIController(Controller):
         description="The last user message is the question. The answer object (citations, "
         "served_by, grounded, ...) is in the extra field `tandem` (of the last chunk when "
         "streaming). Extra body fields: mode, top_k, filters.",
-        responses=_errors(400, 401, 403, 404, 409, 413, 422, 429, 503),
+        responses=_errors(400, 401, 403, 404, 409, 413, 415, 422, 429, 503),
+        guards=[json_body_guard],
     )
     async def chat(
         self, request: Request[Any, Any, Any], tandem: ServiceState, data: ChatRequest

@@ -24,6 +24,7 @@ from app.schemas import (
     SearchRequest,
     SearchResponse,
     decode_strict,
+    json_body_guard,
 )
 from app.security import check_filters, normalise_query, readable, require_index_access
 from app.state import LoadedIndex, ServiceState
@@ -43,6 +44,7 @@ def _errors(*codes: int) -> dict[int, ResponseSpec]:
         404: "No such index.",
         409: "Reranking requested but no reranker is configured; embedder mismatch.",
         413: "Request body too large.",
+        415: "The body is not JSON (Content-Type other than application/json).",
         422: "The body does not match the schema or breaks a bound.",
         429: "Rate limit exceeded (see Retry-After).",
         503: "Busy or a component is unavailable.",
@@ -282,7 +284,8 @@ class IndexController(Controller):
         operation_id="search_index",
         status_code=200,
         summary="Search one index (hybrid, dense or BM25; optional reranking).",
-        responses=_errors(400, 401, 403, 404, 409, 413, 422, 429, 503),
+        responses=_errors(400, 401, 403, 404, 409, 413, 415, 422, 429, 503),
+        guards=[json_body_guard],
     )
     async def search(
         self, request: Request[Any, Any, Any], tandem: ServiceState, name: str, data: SearchRequest

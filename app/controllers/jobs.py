@@ -34,14 +34,13 @@ from litestar import Controller, Request, Response, delete, get, post
 from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 
-from app.errors import InvalidRequest, PayloadTooLarge
+from app.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from app.jobs.backend import JobBackend, create_backend
 from app.jobs.errors import (
     InvalidSource,
     JobNotFound,
     JobsUnavailable,
     SourceNotInIndex,
-    UnsupportedMediaType,
 )
 from app.jobs.models import (
     JobAccepted,

@@ -42,11 +42,6 @@ class SourcesDisabled(TandemError):
     exit_code = 2
 
 
-class UnsupportedMediaType(TandemError):
-    code = "unsupported_media_type"
-    status = 415
-
-
 class JobsUnavailable(TandemError):
     """The job queue (Redis) cannot be reached, or jobs are switched off."""
 

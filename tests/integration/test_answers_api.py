@@ -3,6 +3,7 @@ answers well, slowly, with errors, or with citations to passages it was not give
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -284,6 +285,14 @@ async def test_keys_scopes_and_bounds(service: Any, service_settings: Any):
             assert set(r.json()) == {"error"}
         r = await client.post("/v1/indexes/nope/ask", json={"question": QUESTION}, headers=AUTH)
         assert r.status_code == 404 and r.json()["error"]["code"] == "index_not_found"
+        for route in (ASK, "/v1/chat/completions"):
+            r = await client.post(
+                route,
+                content=json.dumps({"question": QUESTION}).encode(),
+                headers={**AUTH, "Content-Type": "text/plain"},
+            )
+            assert r.status_code == 415, r.text
+            assert r.json()["error"]["code"] == "unsupported_media_type"
         r = await client.post(ASK, json={"question": QUESTION, "top_k": 2}, headers=AUTH)
         assert r.status_code == 200 and r.json()["served_by"] == "small"
         models = (

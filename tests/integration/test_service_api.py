@@ -213,12 +213,17 @@ async def test_no_unexpected_input_gives_a_500(service: Any, service_settings: A
         for body in cases:
             r = await raw(json.dumps(body).encode())
             assert_error(r, 422, "validation_error")
-        r = await client.post(
-            SEARCH,
-            content=b"query=x",
-            headers={"Content-Type": "application/x-www-form-urlencoded"},
-        )
-        assert 400 <= r.status_code < 500
+        for ctype, content in [
+            ("application/x-www-form-urlencoded", b"query=x"),
+            ("text/plain", b'{"query": "x"}'),
+            ("multipart/form-data; boundary=b", b'{"query": "x"}'),
+        ]:
+            r = await client.post(SEARCH, content=content, headers={"Content-Type": ctype})
+            body = assert_error(r, 415, "unsupported_media_type")
+            assert "application/json" in body["error"]["message"]
+        # no Content-Type at all is read as JSON (what a bare client sends)
+        r = await client.post(SEARCH, content=b'{"query": "x"}', headers={"Content-Type": ""})
+        assert r.status_code == 200, r.text
         assert (await client.post(SEARCH, json={"query": "x" * 50})).status_code == 200
 
 
