@@ -701,7 +701,7 @@ def _embed_write_publish(draft: Draft, loaded: Loaded, writer: VectorWriter) -> 
     plan.check_cancelled()
 
     prev_ids = set(previous.documents) if previous else set()
-    removed = len(prev_ids - {d.doc_id for d in final_docs})
+    removed = len(prev_ids - {d.doc_id for d in [*final_docs, *curated.held_documents]})
     seconds = time.perf_counter() - plan.started
     result = BuildResult(
         index=name,
@@ -979,7 +979,9 @@ def curate_chunks(
                 Problem(d.doc_id, "merged", "identical content", kept=merged_into.get(i))
             )
     kept = [c for c, k in zip(flat, keep, strict=True) if k]
-    held = [c for c, k, o in zip(flat, keep, owners, strict=True) if not k and not counts.get(o)]
+    # every dropped copy is held (not only those of wholly held documents), so that a later
+    # build reuses a document's whole chunk list and counts its duplicates the same way
+    held = [c for c, k in zip(flat, keep, strict=True) if not k]
     return final_docs, kept, held_docs, held
 
 

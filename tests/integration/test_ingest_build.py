@@ -143,6 +143,28 @@ def test_add_replaces_the_same_document_and_versions_prefer_the_newest(tmp_path:
     assert "orange-kettle-42" in _docs(data, "p")["archive/wifi.md"]
 
 
+def test_rebuilding_an_unchanged_tree_reports_the_same_counts(tmp_path: Path) -> None:
+    """A held copy is not "removed", and a document with one duplicated chunk keeps counting
+    it: the second build of the same files reports what the first did."""
+    src, data = tmp_path / "src", tmp_path / "data"
+    shared = "The guest wifi password is orange-kettle-42 and it changes every spring."
+    _write(src / "wifi.md", shared)
+    _write(src / "archive/wifi.md", shared, time.time() - 86400)
+    # one chunk per section: the second document repeats the first one's text in full
+    _write(
+        src / "handbook.md",
+        "# Wifi\n\n" + shared + "\n\n# Parking\n\nVisitors park behind the depot after six.",
+    )
+    counts = []
+    for _ in range(2):
+        res = run_build(data, "u", [src])
+        counts.append(
+            (res.documents, res.removed, res.duplicates, len(res.as_dict()["merged_files"]))
+        )
+    assert counts[0] == counts[1], counts
+    assert counts[0][1] == 0 and counts[0][2] >= 1 and counts[0][3] >= 1
+
+
 def test_cli_build_reports_everything_in_json(tmp_path: Path) -> None:
     src, data = tmp_path / "docs", tmp_path / "data"
     _write(src / "README", "Tandem\n\nRun make demo to try it out today.\n")
