@@ -99,6 +99,7 @@ def run_answers_bench(
     settings: Any = None,
     unanswerable: Path | None = None,
     max_unanswerable: int | None = None,
+    unanswerable_offset: int = 0,
     split: str = "all",
     calibration: str | None = None,
     small_options: dict[str, Any] | None = None,
@@ -132,7 +133,8 @@ def run_answers_bench(
         sample = random.Random(seed).sample(sample, max_questions)
     others: list[tuple[str, str]] = []
     if unanswerable is not None:
-        others = [(i, q) for i, q in load_questions(unanswerable) if in_split(i, split)]
+        asked = load_questions(unanswerable)[unanswerable_offset:]
+        others = [(i, q) for i, q in asked if in_split(i, split)]
         limit = max_unanswerable or max_questions
         if limit and len(others) > limit:
             others = random.Random(seed + 1).sample(others, limit)
@@ -171,6 +173,8 @@ def run_answers_bench(
         squad_file, sample, others, doc_ids, rows, mode, k, service, settings, split,
         unanswerable,
     )  # fmt: skip
+    if result.get("unanswerable") is not None:
+        result["unanswerable"]["offset"] = unanswerable_offset
     if not keep_rows:
         result.pop("rows")
     return result
@@ -439,6 +443,7 @@ def fit_calibration(result: dict[str, Any], feature_set: str, fitted_with: dict[
             **fitted_with,
             "set": result["set"],
             "unanswerable": (result.get("unanswerable") or {}).get("set"),
+            "unanswerable_offset": (result.get("unanswerable") or {}).get("offset", 0),
             "split": result["split"],
             "questions": sum(r["answerable"] for r in rows),
             "unanswerable_questions": sum(not r["answerable"] for r in rows),

@@ -155,6 +155,15 @@ def answers(
     max_unanswerable: Annotated[
         int | None, typer.Option("--max-unanswerable", min=1, help="Default: --max-questions.")
     ] = None,
+    unanswerable_offset: Annotated[
+        int,
+        typer.Option(
+            "--unanswerable-offset",
+            min=0,
+            help="Skip the first N questions of --unanswerable (e.g. 3000: HaluEval QA rows the "
+            "checker was not trained on).",
+        ),
+    ] = 0,
     split: Annotated[
         str,
         typer.Option(
@@ -235,6 +244,7 @@ def answers(
         checker=checker,
         unanswerable=unanswerable,
         max_unanswerable=max_unanswerable,
+        unanswerable_offset=unanswerable_offset,
         split=split,
         calibration=str(calibration) if calibration else None,
         small_options=options,

@@ -54,7 +54,8 @@ def search(
         return
     assert query is not None
     res = retriever.search(query, top_k, mode, parsed, rerank)
-    lines = [f"{name} v{res.version} — {len(res.hits)} hits for {query!r}"]
+    noun = "hit" if len(res.hits) == 1 else "hits"
+    lines = [f"{name} v{res.version} — {len(res.hits)} {noun} for {query!r}"]
     for h in res.hits:
         snippet = " ".join(h.text.split())[:160]
         lines.append(f"{h.rank:>2}. [{h.score:.4f}] {h.source}  ({h.chunk_id})\n    {snippet}")
