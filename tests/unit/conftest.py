@@ -1,12 +1,32 @@
-"""Fixtures for the unit tests: small corpora written by the tests themselves."""
+"""Fixtures for the unit tests: small corpora written by the tests themselves, and the toy
+reader, checker and reranker, each trained once per session on the data of
+:mod:`tests.unit.toy_models` (shared by tests/unit/smallmodels and tests/unit/training).
+
+* ``squad_file`` / ``trained_reader``: the reader's SQuAD file; (folder, training figures).
+* ``data_files`` / ``trained_checker``: the checker's (HaluEval, SQuAD) files; its folder.
+* ``squad_model``: the reranker trained on :func:`~tests.unit.toy_models.write_town_squad`;
+  (folder, training figures).
+
+Tests must not change these folders (copy one first).
+"""
 
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from tests.unit.toy_models import (
+    CITIES,
+    READER_PARAGRAPHS,
+    checker_squad,
+    halueval_rows,
+    reader_squad,
+    write_town_squad,
+)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -104,3 +124,90 @@ def corpus(tmp_path: Path) -> Path:
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
+
+
+# -- the toy models, trained once per session ---------------------------------------------------
+@pytest.fixture(scope="session")
+def squad_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("squad") / "tiny.json"
+    path.write_text(json.dumps(reader_squad(READER_PARAGRAPHS)), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def trained_reader(
+    tmp_path_factory: pytest.TempPathFactory, squad_file: Path
+) -> tuple[Path, dict[str, Any]]:
+    from training.reader import train_reader
+
+    out = tmp_path_factory.mktemp("models") / "reader-tiny"
+    figures = train_reader(
+        out,
+        [squad_file],
+        steps=60,
+        batch_size=8,
+        lr=2e-4,
+        max_seq_len=128,
+        heldout_questions=0,
+        progress=False,
+    )
+    return out, figures
+
+
+@pytest.fixture(scope="session")
+def data_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("checker-data")
+    halu = root / "halueval.jsonl"
+    halu.write_text("\n".join(json.dumps(r) for r in halueval_rows()) + "\n")
+    squad = root / "squad.json"
+    squad.write_text(json.dumps(checker_squad()))
+    return halu, squad
+
+
+@pytest.fixture(scope="session")
+def trained_checker(
+    data_files: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    from training.checker import train_checker
+
+    halu, squad = data_files
+    out = tmp_path_factory.mktemp("checker-model") / "checker"
+    summary = train_checker(
+        out,
+        halu,
+        [squad],
+        halueval_rows=None,
+        steps=24,
+        batch_size=12,
+        learning_rate=3e-4,
+        seed=0,
+        threads=1,
+    )
+    assert summary["steps"] == 24
+    assert summary["halueval_groups"] >= len(CITIES)
+    assert summary["squad_groups"] >= 18
+    assert summary["answers_by_kind"]["right_sentence"] > 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def squad_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    from training.reranker import train_reranker
+
+    root = tmp_path_factory.mktemp("reranker-squad")
+    squad = write_town_squad(root / "tiny.json")
+    figures = train_reranker(
+        root / "model",
+        squad_files=[squad],
+        steps=8,
+        batch_groups=4,
+        negatives=3,
+        max_length=64,
+        heldout=8,
+        top_n=8,
+        lr=3e-4,
+        train_layers=None,
+        progress=False,
+        log=lambda _m: None,
+    )
+    return root / "model", figures

@@ -1,5 +1,6 @@
 """The groundedness checker: passage windows, a short real training run, checking, the reader
-blend and the faithfulness benchmark. The training data is tested in
+blend and the faithfulness benchmark. The run is the session fixture ``trained_checker`` of
+tests/unit/conftest.py (data in tests/unit/toy_models.py); the training data is tested in
 tests/unit/training/test_train_checker.py, the sentence splitter and markers in
 tests/unit/core/test_text.py."""
 
@@ -12,106 +13,7 @@ import pytest
 
 from core.errors import ModelNotFound, UsageError
 from smallmodels.checker import CrossEncoderChecker, passage_windows
-
-CITIES = [
-    ("Arlen", "Brevia", 1742, "salt"),
-    ("Dunmore", "Cestia", 1815, "wool"),
-    ("Fenwick", "Galdor", 1901, "copper"),
-    ("Harrow", "Istria", 1688, "timber"),
-    ("Jorvik", "Kemland", 1350, "amber"),
-    ("Lindell", "Morvia", 1777, "glass"),
-    ("Norcross", "Ostland", 1820, "tea"),
-    ("Pellham", "Quarro", 1599, "silk"),
-    ("Rosslyn", "Sarnia", 1933, "steel"),
-    ("Tamsin", "Ulvard", 1466, "wine"),
-    ("Varden", "Wexmoor", 1888, "coal"),
-    ("Yarrow", "Zeland", 1710, "grain"),
-]
-
-
-def _knowledge(city: str, country: str, year: int, good: str) -> str:
-    return (
-        f"{city} is a town in {country}. It was founded in {year} by merchants. "
-        f"The town is known for its {good} trade."
-    )
-
-
-def _halueval_rows() -> list[dict[str, str]]:
-    rows = []
-    for city, country, year, good in CITIES:
-        rows.append(
-            {
-                "knowledge": _knowledge(city, country, year, good),
-                "question": f"When was {city} founded?",
-                "right_answer": f"{city} was founded in {year}.",
-                "hallucinated_answer": f"{city} was built by Zorblax aliens during a comet storm.",
-            }
-        )
-    return rows
-
-
-def _squad() -> dict[str, object]:
-    paragraphs = []
-    for city, country, year, good in CITIES[:6]:
-        context = _knowledge(city, country, year, good)
-        paragraphs.append(
-            {
-                "context": context,
-                "qas": [
-                    {
-                        "id": f"{city}-year",
-                        "question": f"When was {city} founded?",
-                        "answers": [{"text": str(year), "answer_start": context.index(str(year))}],
-                    },
-                    {
-                        "id": f"{city}-good",
-                        "question": f"What is {city} known for?",
-                        "answers": [{"text": f"{good} trade", "answer_start": context.index(good)}],
-                    },
-                    {
-                        "id": f"{city}-country",
-                        "question": f"Where is {city}?",
-                        "answers": [{"text": country, "answer_start": context.index(country)}],
-                    },
-                ],
-            }
-        )
-    return {"version": "1.1", "data": [{"title": "Towns", "paragraphs": paragraphs}]}
-
-
-@pytest.fixture(scope="module")
-def data_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("checker-data")
-    halu = root / "halueval.jsonl"
-    halu.write_text("\n".join(json.dumps(r) for r in _halueval_rows()) + "\n")
-    squad = root / "squad.json"
-    squad.write_text(json.dumps(_squad()))
-    return halu, squad
-
-
-@pytest.fixture(scope="module")
-def trained(data_files: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from training.checker import train_checker
-
-    halu, squad = data_files
-    out = tmp_path_factory.mktemp("checker-model") / "checker"
-    summary = train_checker(
-        out,
-        halu,
-        [squad],
-        halueval_rows=None,
-        steps=24,
-        batch_size=12,
-        learning_rate=3e-4,
-        seed=0,
-        threads=1,
-    )
-    assert summary["steps"] == 24
-    assert summary["halueval_groups"] >= len(CITIES)
-    assert summary["squad_groups"] >= 18
-    assert summary["answers_by_kind"]["right_sentence"] > 0
-    return out
-
+from tests.unit.toy_models import CITIES, city_knowledge
 
 # -- text handling ---------------------------------------------------------------------------
 
@@ -135,12 +37,12 @@ def test_a_bi_encoder_is_not_a_checker() -> None:
 
 
 @pytest.mark.slow
-def test_trained_checker_flags_unsupported_sentences(trained: Path) -> None:
-    checker = CrossEncoderChecker(f"{trained}@reader=none")
-    assert (trained / "README.md").read_text().startswith("# Tandem groundedness checker")
+def test_trained_checker_flags_unsupported_sentences(trained_checker: Path) -> None:
+    checker = CrossEncoderChecker(f"{trained_checker}@reader=none")
+    assert (trained_checker / "README.md").read_text().startswith("# Tandem groundedness checker")
     gaps = []
     for city, country, year, good in CITIES[:6]:
-        passage = _knowledge(city, country, year, good)
+        passage = city_knowledge(city, country, year, good)
         answer = (
             f"{city} was founded in {year} [1]. "
             f"It was built by Zorblax aliens during a comet storm [1]."
@@ -158,14 +60,16 @@ def test_trained_checker_flags_unsupported_sentences(trained: Path) -> None:
 
 
 @pytest.mark.slow
-def test_faithfulness_bench_on_the_fixture(trained: Path, data_files: tuple[Path, Path]) -> None:
+def test_faithfulness_bench_on_the_fixture(
+    trained_checker: Path, data_files: tuple[Path, Path]
+) -> None:
     from bench.faithfulness import roc_auc, run_faithfulness, run_swapped
 
-    result = run_faithfulness(data_files[0], f"{trained}@reader=none", limit=6, offset=6)
+    result = run_faithfulness(data_files[0], f"{trained_checker}@reader=none", limit=6, offset=6)
     assert result["n"] == 12
     assert result["auc"] > 0.8
     assert 0.0 <= result["accuracy"] <= 1.0
-    swapped = run_swapped(data_files[1], f"{trained}@reader=none", limit=10, seed=0)
+    swapped = run_swapped(data_files[1], f"{trained_checker}@reader=none", limit=10, seed=0)
     assert swapped["n"] == 20
     assert 0.0 <= swapped["auc"] <= 1.0
     assert roc_auc([1, 0, 1, 0], [0.9, 0.1, 0.4, 0.4]) == pytest.approx(0.875)
@@ -180,12 +84,12 @@ class _SubstringReader:
 
 
 @pytest.mark.slow
-def test_reader_is_blended_per_sentence(trained: Path) -> None:
-    plain = CrossEncoderChecker(f"{trained}@reader=none")
+def test_reader_is_blended_per_sentence(trained_checker: Path) -> None:
+    plain = CrossEncoderChecker(f"{trained_checker}@reader=none")
     blended = CrossEncoderChecker(  # the plain blend: its decision point left at 0.5
-        f"{trained}@reader_threshold=0.5", reader=_SubstringReader(), reader_weight=0.5
+        f"{trained_checker}@reader_threshold=0.5", reader=_SubstringReader(), reader_weight=0.5
     )
-    passage = _knowledge(*CITIES[0])
+    passage = city_knowledge(*CITIES[0])
     answer = "It was founded in 1742 by merchants. It was built by Zorblax aliens."
     base = plain.check("When was Arlen founded?", answer, [passage])
     mixed = blended.check("When was Arlen founded?", answer, [passage])
@@ -198,32 +102,32 @@ def test_reader_is_blended_per_sentence(trained: Path) -> None:
     )
     # The calibrated decision point maps to 0.5, monotonically.
     calibrated = CrossEncoderChecker(
-        f"{trained}@reader_threshold=0.25", reader=_SubstringReader(), reader_weight=0.5
+        f"{trained_checker}@reader_threshold=0.25", reader=_SubstringReader(), reader_weight=0.5
     )
     assert calibrated.blend(0.0, 0.25) == pytest.approx(0.5)  # mixed 0.25 -> 0.5
     assert calibrated.blend(1.0, 1.0) == pytest.approx(1.0)
     assert calibrated.blend(0.0, 0.0) == pytest.approx(0.0)
     assert calibrated.blend(0.2, 0.04) < calibrated.blend(0.3, 0.09) < calibrated.blend(0.8, 0.64)
     with pytest.raises(UsageError):
-        CrossEncoderChecker(f"{trained}@reader_threshold=1.5")
+        CrossEncoderChecker(f"{trained_checker}@reader_threshold=1.5")
 
 
 @pytest.mark.slow
 def test_trained_checker_blends_the_default_reader_when_there(
-    trained: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    trained_checker: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     import smallmodels.reader as reader_module
     from smallmodels.checker import CONFIG_FILE, resolve_reader_option
 
-    assert json.loads((trained / CONFIG_FILE).read_text())["reader"] == "auto"
+    assert json.loads((trained_checker / CONFIG_FILE).read_text())["reader"] == "auto"
     monkeypatch.setattr(reader_module, "DEFAULT_READER", str(tmp_path / "no-reader"))
     assert resolve_reader_option("auto") is None  # no trained reader: the cross-encoder alone
-    assert CrossEncoderChecker(str(trained)).reader is None
+    assert CrossEncoderChecker(str(trained_checker)).reader is None
     assert resolve_reader_option("none") is None
     assert resolve_reader_option("models/r") == "models/r"
     (tmp_path / "no-reader").mkdir()
     (tmp_path / "no-reader" / "config.json").write_text("{}")
     assert resolve_reader_option("auto") == str(tmp_path / "no-reader")
     # An explicit reader object or spec option wins over the folder's default.
-    explicit = CrossEncoderChecker(f"{trained}@reader=none", reader=_SubstringReader())
+    explicit = CrossEncoderChecker(f"{trained_checker}@reader=none", reader=_SubstringReader())
     assert isinstance(explicit.reader, _SubstringReader)

@@ -1,6 +1,7 @@
 """The cross-encoder reranker: passage focusing, loading, scoring, backends, the score CLI.
 
-The model is trained for these tests on a tiny SQuAD fixture (the training itself is tested in
+The model is trained once per session on a tiny SQuAD fixture: ``squad_model`` in
+tests/unit/conftest.py, data in tests/unit/toy_models.py (the training itself is tested in
 tests/unit/training/test_train_reranker.py).
 """
 
@@ -23,108 +24,7 @@ from smallmodels.reranker import (
     load_reranker,
     passage_word_budget,
 )
-from training.reranker import train_reranker
-
-TOWNS = [
-    "Avalon",
-    "Brindle",
-    "Corvale",
-    "Dunmore",
-    "Elsworth",
-    "Farrow",
-    "Glenhaven",
-    "Harlow",
-    "Ivybridge",
-    "Jasper",
-    "Kestrel",
-    "Lindon",
-    "Marwick",
-    "Northam",
-    "Oakridge",
-    "Pembury",
-]
-
-
-FOUNDERS = [
-    "Alice Moreau",
-    "Boris Lindqvist",
-    "Carla Nunez",
-    "Dmitri Volkov",
-    "Eleanor Price",
-    "Farid Haddad",
-    "Greta Olsen",
-    "Hugo Brandt",
-]
-
-
-GOODS = [
-    "glass lanterns",
-    "wool blankets",
-    "copper kettles",
-    "rye bread",
-    "silk ribbons",
-    "clay pipes",
-    "oak barrels",
-    "paper kites",
-]
-
-
-def town_paragraph(i: int) -> str:
-    town, founder, goods = TOWNS[i], FOUNDERS[i % 8], GOODS[(i * 3) % 8]
-    return (
-        f"{town} is a market town on the northern coast. It was founded in {1500 + 13 * i} by "
-        f"{founder}, a merchant from the south. Today {town} is best known for its {goods}, "
-        f"which are sold at a weekly fair. The town hall of {town} was rebuilt after a fire."
-    )
-
-
-def write_squad(path: Path) -> Path:
-    """A SQuAD-format file: 16 look-alike paragraphs, three questions each."""
-    data = []
-    for i, town in enumerate(TOWNS):
-        ctx = town_paragraph(i)
-        founder, goods, year = FOUNDERS[i % 8], GOODS[(i * 3) % 8], str(1500 + 13 * i)
-        qas = [
-            {
-                "id": f"{i}a",
-                "question": f"Who founded {town}?",
-                "answers": [{"text": founder, "answer_start": ctx.index(founder)}],
-            },
-            {
-                "id": f"{i}b",
-                "question": f"What is {town} best known for?",
-                "answers": [{"text": goods, "answer_start": ctx.index(goods)}],
-            },
-            {
-                "id": f"{i}c",
-                "question": f"In which year was {town} founded?",
-                "answers": [{"text": year, "answer_start": ctx.index(year)}],
-            },
-        ]
-        data.append({"title": town, "paragraphs": [{"context": ctx, "qas": qas}]})
-    path.write_text(json.dumps({"version": "1.1", "data": data}), encoding="utf-8")
-    return path
-
-
-@pytest.fixture(scope="module")
-def squad_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
-    root = tmp_path_factory.mktemp("reranker-squad")
-    squad = write_squad(root / "tiny.json")
-    figures = train_reranker(
-        root / "model",
-        squad_files=[squad],
-        steps=8,
-        batch_groups=4,
-        negatives=3,
-        max_length=64,
-        heldout=8,
-        top_n=8,
-        lr=3e-4,
-        train_layers=None,
-        progress=False,
-        log=lambda _m: None,
-    )
-    return root / "model", figures
+from tests.unit.toy_models import TOWNS, town_paragraph
 
 
 # -- pure functions ------------------------------------------------------------------------------

@@ -1,89 +1,17 @@
 """training.checker: the training data (HaluEval rows, SQuAD groups, sentence groups) and the CLI's
-error path. A real, short training run is the fixture of tests/unit/smallmodels/test_checker.py."""
+error path. The data is in tests/unit/toy_models.py; a real, short training run is the session
+fixture ``trained_checker`` of tests/unit/conftest.py, which tests/unit/smallmodels/test_checker.py
+uses."""
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-CITIES = [
-    ("Arlen", "Brevia", 1742, "salt"),
-    ("Dunmore", "Cestia", 1815, "wool"),
-    ("Fenwick", "Galdor", 1901, "copper"),
-    ("Harrow", "Istria", 1688, "timber"),
-    ("Jorvik", "Kemland", 1350, "amber"),
-    ("Lindell", "Morvia", 1777, "glass"),
-    ("Norcross", "Ostland", 1820, "tea"),
-    ("Pellham", "Quarro", 1599, "silk"),
-    ("Rosslyn", "Sarnia", 1933, "steel"),
-    ("Tamsin", "Ulvard", 1466, "wine"),
-    ("Varden", "Wexmoor", 1888, "coal"),
-    ("Yarrow", "Zeland", 1710, "grain"),
-]
-
-
-def _knowledge(city: str, country: str, year: int, good: str) -> str:
-    return (
-        f"{city} is a town in {country}. It was founded in {year} by merchants. "
-        f"The town is known for its {good} trade."
-    )
-
-
-def _halueval_rows() -> list[dict[str, str]]:
-    rows = []
-    for city, country, year, good in CITIES:
-        rows.append(
-            {
-                "knowledge": _knowledge(city, country, year, good),
-                "question": f"When was {city} founded?",
-                "right_answer": f"{city} was founded in {year}.",
-                "hallucinated_answer": f"{city} was built by Zorblax aliens during a comet storm.",
-            }
-        )
-    return rows
-
-
-def _squad() -> dict[str, object]:
-    paragraphs = []
-    for city, country, year, good in CITIES[:6]:
-        context = _knowledge(city, country, year, good)
-        paragraphs.append(
-            {
-                "context": context,
-                "qas": [
-                    {
-                        "id": f"{city}-year",
-                        "question": f"When was {city} founded?",
-                        "answers": [{"text": str(year), "answer_start": context.index(str(year))}],
-                    },
-                    {
-                        "id": f"{city}-good",
-                        "question": f"What is {city} known for?",
-                        "answers": [{"text": f"{good} trade", "answer_start": context.index(good)}],
-                    },
-                    {
-                        "id": f"{city}-country",
-                        "question": f"Where is {city}?",
-                        "answers": [{"text": country, "answer_start": context.index(country)}],
-                    },
-                ],
-            }
-        )
-    return {"version": "1.1", "data": [{"title": "Towns", "paragraphs": paragraphs}]}
-
-
-@pytest.fixture(scope="module")
-def data_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("checker-data")
-    halu = root / "halueval.jsonl"
-    halu.write_text("\n".join(json.dumps(r) for r in _halueval_rows()) + "\n")
-    squad = root / "squad.json"
-    squad.write_text(json.dumps(_squad()))
-    return halu, squad
+from tests.unit.toy_models import CITIES, city_knowledge
 
 
 def test_squad_groups_have_hard_wrong_answers(data_files: tuple[Path, Path]) -> None:
@@ -105,7 +33,7 @@ def test_sentence_groups_swap_the_answer_inside_its_sentence(
 ) -> None:
     from training.checker import Group, sentence_group
 
-    passage = _knowledge(*CITIES[0])
+    passage = city_knowledge(*CITIES[0])
     group = Group(
         "When was Arlen founded?",
         passage,

@@ -9,99 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from smallmodels.reader import Reader, load_reader
-from training.reader import evaluate_reader, make_features, train_reader
+from training.reader import evaluate_reader, make_features
 from training.squad import SquadDataError, load_squad, normalize_answer, split_heldout
-
-PARAGRAPHS = [
-    (
-        "The Zorblat Bridge was opened in 1931 by mayor Helen Crane. It spans the Quill River "
-        "and is 420 metres long. Engineers painted it bright orange in 1975.",
-        [
-            ("When was the Zorblat Bridge opened?", "1931"),
-            ("Who opened the Zorblat Bridge?", "Helen Crane"),
-            ("Which river does the bridge span?", "Quill River"),
-            ("What colour was the bridge painted?", "bright orange"),
-        ],
-    ),
-    (
-        "Marisol Dune grew up in the port town of Vello. She studied chemistry at Arden "
-        "University and later discovered the enzyme lumicase. In 2004 she won the Tessel Prize.",
-        [
-            ("Where did Marisol Dune grow up?", "Vello"),
-            ("What did Marisol Dune study?", "chemistry"),
-            ("Which enzyme did she discover?", "lumicase"),
-            ("Which prize did she win in 2004?", "the Tessel Prize"),
-        ],
-    ),
-    (
-        "The Gorran festival takes place every August in the hill village of Pettle. Visitors "
-        "eat smoked trout and listen to brass bands. The festival was founded by Owen Marsh.",
-        [
-            ("When does the Gorran festival take place?", "every August"),
-            ("Where does the Gorran festival take place?", "Pettle"),
-            ("What do visitors eat at the festival?", "smoked trout"),
-            ("Who founded the festival?", "Owen Marsh"),
-        ],
-    ),
-    (
-        "Kestrel Labs builds small satellites in Norrin. Its first satellite, Wren-1, launched "
-        "in 2012 and weighed 9 kilograms. The company employs about 300 people.",
-        [
-            ("Where does Kestrel Labs build satellites?", "Norrin"),
-            ("What was the name of the first satellite?", "Wren-1"),
-            ("How much did Wren-1 weigh?", "9 kilograms"),
-            ("How many people does the company employ?", "about 300"),
-        ],
-    ),
-]
-
-
-def _squad(paragraphs: list[tuple[str, list[tuple[str, str]]]]) -> dict[str, object]:
-    data = []
-    for i, (context, qas) in enumerate(paragraphs):
-        data.append(
-            {
-                "title": f"article-{i}",
-                "paragraphs": [
-                    {
-                        "context": context,
-                        "qas": [
-                            {
-                                "id": f"{i}-{j}",
-                                "question": q,
-                                "answers": [{"text": a, "answer_start": context.index(a)}],
-                            }
-                            for j, (q, a) in enumerate(qas)
-                        ],
-                    }
-                ],
-            }
-        )
-    return {"version": "1.1", "data": data}
-
-
-@pytest.fixture(scope="module")
-def squad_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("squad") / "tiny.json"
-    path.write_text(json.dumps(_squad(PARAGRAPHS)), encoding="utf-8")
-    return path
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory, squad_file: Path) -> tuple[Path, dict]:
-    out = tmp_path_factory.mktemp("models") / "reader-tiny"
-    figures = train_reader(
-        out,
-        [squad_file],
-        steps=60,
-        batch_size=8,
-        lr=2e-4,
-        max_seq_len=128,
-        heldout_questions=0,
-        progress=False,
-    )
-    return out, figures
-
 
 # --- SQuAD files and features ----------------------------------------------------------------
 
@@ -143,8 +52,8 @@ def test_make_features_labels_point_at_the_answer(squad_file: Path) -> None:
 
 
 @pytest.mark.slow
-def test_train_writes_a_loadable_folder(trained: tuple[Path, dict]) -> None:
-    out, figures = trained
+def test_train_writes_a_loadable_folder(trained_reader: tuple[Path, dict]) -> None:
+    out, figures = trained_reader
     assert figures["steps"] == 60
     assert figures["examples"] == 16
     assert (out / "config.json").is_file() and (out / "tokenizer.json").is_file()
@@ -156,8 +65,8 @@ def test_train_writes_a_loadable_folder(trained: tuple[Path, dict]) -> None:
 
 
 @pytest.mark.slow
-def test_reader_learned_the_fixture(trained: tuple[Path, dict], squad_file: Path) -> None:
-    scores = evaluate_reader(str(trained[0]), squad_file, max_questions=None)
+def test_reader_learned_the_fixture(trained_reader: tuple[Path, dict], squad_file: Path) -> None:
+    scores = evaluate_reader(str(trained_reader[0]), squad_file, max_questions=None)
     assert scores["questions"] == 16
     assert scores["f1"] >= 0.5  # memorised training data; an untrained head scores ~0.05
 
