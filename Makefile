@@ -81,7 +81,7 @@ $(MODELS)/checker-minilm/README.md: | $(STAMP)
 
 $(MODELS)/reranker-squad/README.md: | $(STAMP)
 	$(BIN)/tandem reranker train $(MODELS)/reranker-squad --squad $(SQUAD) \
-	  --max-questions 20000 --steps 1300 --top-n 20
+	  --max-questions 4000 --steps 500 --top-n 20
 
 # The released models (smallmodels/released/<name>/: int8 ONNX, tokenizer, card, SHA256SUMS),
 # what a fresh clone serves without `make models` (ONNX Runtime, no PyTorch). RELEASE_FIGURES:

@@ -57,6 +57,9 @@ def train(
         max=48,
         help="Top encoder layers trained (0: all, the measured best; 3: about half the cost).",
     ),
+    threads: int = typer.Option(
+        2, "--threads", min=1, help="Torch threads (1 when another job shares the cores)."
+    ),
     mining_dir: Path | None = typer.Option(
         None, "--mining-dir", help="With --squad: keep the mining index here, reused next time."
     ),
@@ -95,6 +98,7 @@ def train(
         max_minutes=max_minutes,
         lr=lr,
         train_layers=train_layers or None,
+        threads=threads,
         log=None if json_mode() else _log,
         store_options=settings.store_options(),
     )
