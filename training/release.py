@@ -80,8 +80,8 @@ RECIPE = {
         "--sentence-share 0.5"
     ),
     "reranker": (
-        "tandem reranker train models/reranker-squad --squad SQUAD --max-questions 20000 "
-        "--steps 1300 --top-n 20"
+        "tandem reranker train models/reranker-squad --squad SQUAD --max-questions 4000 "
+        "--steps 500 --top-n 20"
     ),
 }
 USE = {
@@ -253,6 +253,25 @@ def release_model(
         "folder_bytes": sum(p.stat().st_size for p in target.iterdir()),
         "seconds": round(time.perf_counter() - started, 1),
     }
+
+
+def update_figures(source: str | Path, target: str | Path, figures: dict[str, Any]) -> None:
+    """Write held-out ``figures`` into a released folder without exporting it again.
+
+    The model file stays byte for byte as it was (so a calibration fit on it stays valid):
+    ``release.json``'s ``heldout``, the ``SHA256SUMS`` manifest and the model card (with
+    ``source``'s training record) are rewritten.
+
+    Raises:
+        FileNotFoundError: ``target`` holds no ``release.json``.
+    """
+    folder = Path(target)
+    meta = json.loads((folder / RELEASE_FILE).read_text(encoding="utf-8"))
+    meta["heldout"] = figures.get(meta["name"], {})
+    (folder / RELEASE_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    write_manifest(folder)
+    training = _training_record(Path(source).resolve(), meta["kind"])
+    (folder / "README.md").write_text(_card(meta, training, folder), encoding="utf-8")
 
 
 def _copy_tokenizer(src: Path, stage: Path) -> None:
@@ -502,6 +521,12 @@ def main(argv: list[str] | None = None) -> int:
         help="instead: measure the released models in --out against their fp32 folders in "
         "MODELS (needs --squad, --nyt, --halueval) and write --figures",
     )
+    parser.add_argument(
+        "--cards-only",
+        action="store_true",
+        help="with folders, --out and --figures: write the figures into the released folders' "
+        "cards and manifests without exporting the models again",
+    )
     parser.add_argument("--nyt", type=Path, help="the NYT SQuAD-format file (--measure)")
     parser.add_argument("--halueval", type=Path, help="HaluEval QA rows (--measure)")
     args = parser.parse_args(argv)
@@ -531,6 +556,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.figures and args.figures.is_file()
         else {}
     )
+    if args.cards_only:
+        if not figures:
+            parser.error("--cards-only needs --figures FILE")
+        for folder in args.folders:
+            update_figures(folder, args.out / folder.resolve().name, figures)
+            print(json.dumps({"name": folder.resolve().name, "figures": "written"}))
+        return 0
     total = 0
     for folder in args.folders:
         record = release_model(folder, args.out, figures=figures)

@@ -6,6 +6,7 @@ import random
 
 from bench.answers import (
     calibration_table,
+    choose_threshold,
     fit_calibration,
     in_split,
     is_right,
@@ -71,3 +72,14 @@ def test_a_fit_keeps_answering_and_abstains_on_the_rest() -> None:
     assert cal.fitted_on["split"] == "cal" and cal.fitted_on["answered_on_split"] >= 0.9
     assert cal.fitted_on["abstained_unanswerable_on_split"] > 0.5
     assert cal.answerable.prob({"score": 0.7, "sim": 0.7, "retrieval": 0.7, "overlap": 0.7}) > 0.5
+
+
+def test_the_threshold_answers_most_while_abstaining_on_nine_in_ten() -> None:
+    answerable = [0.2 + 0.008 * i for i in range(100)]  # 0.2 .. 0.992
+    unanswerable = [0.001 * i for i in range(100)]  # 0 .. 0.099
+    t = choose_threshold(answerable, unanswerable)
+    assert sum(p >= t for p in unanswerable) == 10  # abstains on exactly 90%
+    assert all(p >= t for p in answerable)  # and answers everything it can
+    # where abstaining on 90% would drop below 90% answered, the answered share wins
+    t = choose_threshold([0.01 * i for i in range(100)], [0.5 + 0.005 * i for i in range(100)])
+    assert sum(p >= t for p in [0.01 * i for i in range(100)]) == 90
