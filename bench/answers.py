@@ -119,6 +119,7 @@ def run_answers_bench(
     from app.settings import get_settings
     from indexers.builder import BuildOptions, run_build
     from retrievers.retriever import Retriever
+    from stores.layout import IndexLayout
 
     if mode not in ("small", "llm"):
         raise ValueError("mode must be small or llm")
@@ -147,7 +148,7 @@ def run_answers_bench(
         corpus, doc_ids = write_corpus(questions, root / "corpus")
         name = "bench-" + squad_file.stem.replace(".", "-")
         data = Path(index_dir) if index_dir else root / "data"
-        if index_dir and (data / name).is_dir():
+        if index_dir and IndexLayout(data, name).exists():
             if log:
                 log(f"reusing the index of {squad_file.name} in {data}")
         else:

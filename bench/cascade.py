@@ -145,6 +145,7 @@ def build_table(
     from app.answers.service import load_answer_service
     from indexers.builder import BuildOptions, run_build
     from retrievers.retriever import Retriever
+    from stores.layout import IndexLayout
 
     questions = load_squad(squad_file)
     sample = [q for q in questions if q.question.strip() and q.answers]
@@ -162,7 +163,7 @@ def build_table(
             corpus, _ = write_corpus(questions, root / "corpus")
             name = "bench-" + squad_file.stem.replace(".", "-")
             data = Path(index_dir) if index_dir else root / "data"
-            if not (index_dir and (data / name).is_dir()):
+            if not (index_dir and IndexLayout(data, name).exists()):
                 if log:
                     log(f"indexing the paragraphs of {squad_file.name}")
                 run_build(
