@@ -26,6 +26,8 @@ from app.settings import Settings, get_settings
 from core.errors import UsageError
 
 WIDTH = 88
+#: Below this calibrated confidence an answer is labelled low-confidence (as in the playground).
+LOW_CONFIDENCE = 0.5
 
 
 def _wrap(text: str, indent: str = "  ") -> str:
@@ -48,9 +50,11 @@ def format_answer(result: dict[str, Any], question: str | None = None) -> str:
     how = f"{result['served_by']} · {result['reason']}"
     if confidence is not None:
         how += f" · confidence {confidence:.2f}"
+    extract = result.get("extract") or {}
+    if extract.get("found") and confidence is not None and confidence < LOW_CONFIDENCE:
+        how += " · low confidence: check the sources"
     lines.append(f"Answer ({how})")
     lines.append(_wrap(result["answer"]))
-    extract = result.get("extract") or {}
     sentence = extract.get("sentence")
     if extract.get("found") and sentence and sentence.strip() != (extract.get("span") or ""):
         lines += ["", _wrap(f"“{sentence}”", "    ")]

@@ -234,3 +234,15 @@ def test_the_mapper_prints_one_line_with_the_errors_exit_code(
     monkeypatch.setattr("stores.layout.list_indexes", boom)
     code, out, err = run(capsys, "--data-dir", str(data_dir), "index", "list")
     assert (code, out, err) == (1, "", "error: nothing configured here\n")
+
+
+def test_a_low_confidence_answer_says_so() -> None:
+    from app.cli.ask import format_answer
+
+    base = {"served_by": "small", "reason": "requested", "answer": "Melvin Calvin [1]"}
+    low = format_answer({**base, "confidence": 0.04, "extract": {"found": True}})
+    assert "low confidence: check the sources" in low.splitlines()[0]
+    high = format_answer({**base, "confidence": 0.9, "extract": {"found": True}})
+    assert "low confidence" not in high
+    none = format_answer({**base, "confidence": 0.0, "extract": {"found": False}})
+    assert "low confidence" not in none
