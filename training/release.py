@@ -453,7 +453,8 @@ def measure_figures(
         }
     if (models / "checker-minilm").is_dir():
         specs = {
-            "fp32": f"{models}/checker-minilm@reader={reader_fp32}",
+            # the reader blended in as its folder (a spec cannot nest another "@" option)
+            "fp32": f"{models}/checker-minilm@reader={models}/reader-minilm",
             "int8": f"{released / 'checker-minilm'}@reader={reader_int8}",
         }
         halu: dict[str, Any] = {}
