@@ -107,17 +107,23 @@ def test_the_trained_reader_finds_the_span() -> None:
 
 
 # -- tandem ask --------------------------------------------------------------------------------
-def test_ask_prints_a_cited_answer(capsys: Any, fixture_index: Any) -> None:
+def test_ask_prints_a_cited_answer(
+    capsys: Any, fixture_index: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data = str(fixture_index.data_dir)
     espresso = "How long does it take to pull an espresso shot?"
-    code, out, err = run(
-        capsys, "--data-dir", data, "ask", "fixture", espresso, "--mode", "small",
-        "--reader", "none",
-    )  # fmt: skip
+    ask = ("--data-dir", data, "ask", "fixture", espresso, "--mode", "small", "--reader", "none")
+    monkeypatch.setenv("TANDEM_CHECKER", "none")
+    code, out, err = run(capsys, *ask)
     assert code == 0, err
     assert "Answer (small · requested · confidence" in out
     assert "twenty-five seconds" in out and "Sources" in out and "[1] docs.jsonl" in out
     assert "not checked: " in out and "quoted from the source" not in out
+    # the default checker (the released one, or models/checker-minilm) checks the quote
+    monkeypatch.delenv("TANDEM_CHECKER")
+    code, out, err = run(capsys, *ask)
+    assert code == 0, err
+    assert "· grounded " in out and "not checked" not in out
 
     code, out, err = run(
         capsys, "--json", "--data-dir", data, "ask", "fixture", ROME, "--reader", "none",
