@@ -23,6 +23,10 @@ from typing import Any
 
 import pytest
 
+# Before anything loads OpenMP (torch, onnxruntime): sleep, do not spin, when waiting for other
+# threads, so the suite does not crawl on cores other processes share (the Makefile sets it too).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
