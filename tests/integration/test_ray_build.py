@@ -38,7 +38,16 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def ray_session() -> Iterator[None]:
+def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
+    with pytest.MonkeyPatch.context() as mp:
+        yield mp
+
+
+@pytest.fixture(scope="module")
+def ray_session(monkeypatch_module: pytest.MonkeyPatch) -> Iterator[None]:
+    # Ray starts its workers niced (15): beside busy processes they would starve, and the test
+    # with them; the local instance of a test runs them at normal priority.
+    monkeypatch_module.setenv("RAY_worker_niceness", "0")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         yield
