@@ -453,11 +453,12 @@ def fit_calibration(result: dict[str, Any], feature_set: str, fitted_with: dict[
     feats = [r["features"] for r in rows]
     answerable = Logistic.fit(feats, [int(r["answerable"]) for r in rows], features)
     right = Logistic.fit(feats, [int(r["right"]) for r in rows], features)
+    probs = [answerable.prob(r["features"]) for r in rows]
     threshold = choose_threshold(
-        [answerable.prob(r["features"]) for r in rows if r["answerable"]],
-        [answerable.prob(r["features"]) for r in rows if not r["answerable"]],
+        [p for p, r in zip(probs, rows, strict=True) if r["answerable"]],
+        [p for p, r in zip(probs, rows, strict=True) if not r["answerable"]],
     )
-    kept = [r for r in rows if answerable.prob(r["features"]) >= threshold]
+    kept = [r for p, r in zip(probs, rows, strict=True) if p >= threshold]
     return Calibration(
         feature_set,
         answerable,
