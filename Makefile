@@ -14,6 +14,8 @@ DEMO_DATA := .tandem
 SQUAD ?= ../shared/data/squad/squaddev_v1.1.json
 NYT ?= ../shared/data/squad/nyt_v1.0.json
 HALUEVAL ?= ../shared/data/halueval/halueval_qa_dev.jsonl
+HALUEVAL_DIALOGUE ?= ../shared/data/halueval/halueval_dialogue_dev.jsonl
+HALUEVAL_SUMMARIES ?= ../shared/data/halueval/halueval_summarization_dev.jsonl
 QUICK ?=
 
 .PHONY: help install demo test test-fast lint format bench models clean
@@ -72,16 +74,22 @@ $(MODELS)/reader-minilm/README.md: | $(STAMP)
 	$(BIN)/tandem reader train $(MODELS)/reader-minilm --squad $(SQUAD) --epochs 2 --batch-size 16
 
 $(MODELS)/checker-minilm/README.md: | $(STAMP)
-	@# Three stages: answers first, then whole-sentence groups (LLM answers are sentences).
+	@# Four stages: answers first, then whole-sentence groups (LLM answers are sentences).
 	$(BIN)/tandem checker train $(MODELS)/checker-minilm.stage1 --halueval $(HALUEVAL) \
 	  --halueval-rows 3000 --squad $(SQUAD) --steps 615 --lr 1e-4 --seed 0 --sentence-share 0
 	$(BIN)/tandem checker train $(MODELS)/checker-minilm.stage2 --base $(MODELS)/checker-minilm.stage1 \
 	  --halueval $(HALUEVAL) --halueval-rows 3000 --squad $(SQUAD) --steps 434 --lr 7e-5 --seed 1 \
 	  --sentence-share 0
-	$(BIN)/tandem checker train $(MODELS)/checker-minilm --base $(MODELS)/checker-minilm.stage2 \
+	$(BIN)/tandem checker train $(MODELS)/checker-minilm.stage3 --base $(MODELS)/checker-minilm.stage2 \
 	  --halueval $(HALUEVAL) --halueval-rows 3000 --squad $(SQUAD) --steps 162 --lr 5e-5 --seed 2 \
 	  --sentence-share 0.5
-	rm -rf $(MODELS)/checker-minilm.stage1 $(MODELS)/checker-minilm.stage2
+	@# Stage 4: LLM-written text too: HaluEval dialogue responses and summary sentences (rows
+	@# 0-2999 of each), mixed with QA and 3000 SQuAD groups so that neither is forgotten.
+	$(BIN)/tandem checker train $(MODELS)/checker-minilm --base $(MODELS)/checker-minilm.stage3 \
+	  --halueval $(HALUEVAL) --halueval $(HALUEVAL_DIALOGUE) --halueval $(HALUEVAL_SUMMARIES) \
+	  --halueval-rows 3000 --squad $(SQUAD) --squad-groups 3000 --steps 1200 --lr 5e-5 --seed 3 \
+	  --sentence-share 0.5
+	rm -rf $(MODELS)/checker-minilm.stage1 $(MODELS)/checker-minilm.stage2 $(MODELS)/checker-minilm.stage3
 
 $(MODELS)/reranker-squad/README.md: | $(STAMP)
 	$(BIN)/tandem reranker train $(MODELS)/reranker-squad --squad $(SQUAD) \

@@ -26,6 +26,15 @@ from typing import Any
 
 from core.errors import UsageError
 from smallmodels.checker import CrossEncoderChecker, load_checker
+from training.halueval import SUMMARY_QUESTION, halueval_kind, last_turn
+
+__all__ = [
+    "SUMMARY_QUESTION",
+    "halueval_kind",
+    "last_turn",
+    "run_faithfulness",
+    "run_swapped",
+]
 
 _WORDS = re.compile(r"\w+")
 _STOP = frozenset(
@@ -111,17 +120,6 @@ def _checker(spec: str | CrossEncoderChecker | None) -> CrossEncoderChecker:
     return spec if isinstance(spec, CrossEncoderChecker) else load_checker(spec)
 
 
-def halueval_kind(row: dict[str, Any]) -> str:
-    """``qa``, ``dialogue`` or ``summarization``: a HaluEval row told apart by its fields."""
-    if {"question", "right_answer", "hallucinated_answer"} <= row.keys():
-        return "qa"
-    if {"dialogue_history", "right_response", "hallucinated_response"} <= row.keys():
-        return "dialogue"
-    if {"document", "right_summary", "hallucinated_summary"} <= row.keys():
-        return "summarization"
-    raise UsageError(f"not a HaluEval QA, dialogue or summarization row (fields {sorted(row)})")
-
-
 def _read_rows(path: Path, offset: int, limit: int | None) -> list[dict[str, Any]]:
     import json
 
@@ -136,20 +134,8 @@ def _read_rows(path: Path, offset: int, limit: int | None) -> list[dict[str, Any
     return rows
 
 
-#: The question a summary sentence is checked as the answer to (the checker reads pairs).
-SUMMARY_QUESTION = "What does the document say?"
 #: Windows of a long document each summary sentence is scored against (best lexical matches).
 LONG_WINDOWS = 4
-
-
-def last_turn(history: str) -> str:
-    """The last ``[Human]:`` turn of a HaluEval dialogue history (the question answered)."""
-    turns = re.split(r"\[(?:Human|Assistant)\]:", history)
-    humans = re.findall(r"\[(Human|Assistant)\]:", history)
-    for who, text in zip(reversed(humans), reversed(turns[1:]), strict=False):
-        if who == "Human" and text.strip():
-            return " ".join(text.split())
-    return " ".join(history.split())[-400:]
 
 
 def _grams(text: str) -> set[str]:

@@ -39,6 +39,14 @@ from smallmodels.checker import (
     use_bf16,
 )
 from smallmodels.spec import DEFAULT_EMBEDDER, resolve
+from training.halueval import (
+    HaluEvalDataError,
+    dialogue_groups,
+    file_kind,
+    load_kind,
+    read_records,
+    summary_groups,
+)
 
 LOSSES = ("both", "listwise", "pointwise")
 
@@ -92,29 +100,10 @@ def load_halueval(path: str | Path, rows: str | int | slice | None = None) -> li
     lacks one of knowledge, question, right_answer, hallucinated_answer.
     """
     file = Path(path)
-    if not file.is_file():
-        raise CheckerDataError(f"HaluEval file not found: {file}")
     try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CheckerDataError(f"cannot read {file}: {exc}") from None
-    records: list[Any]
-    stripped = text.lstrip()
-    try:
-        if stripped.startswith("["):
-            records = json.loads(stripped)
-        else:
-            records = []
-            for number, line in enumerate(text.splitlines(), 1):
-                if line.strip():
-                    try:
-                        records.append(json.loads(line))
-                    except json.JSONDecodeError as exc:
-                        raise CheckerDataError(
-                            f"{file}:{number} is not JSON ({exc.msg}); HaluEval rows are JSON lines"
-                        ) from None
-    except json.JSONDecodeError as exc:
-        raise CheckerDataError(f"cannot read {file} as JSON: {exc.msg}") from None
+        records = read_records(file)
+    except HaluEvalDataError as exc:
+        raise CheckerDataError(str(exc)) from None
     out: list[HaluRow] = []
     for number, record in enumerate(records, 1):
         if not isinstance(record, dict) or any(
@@ -434,9 +423,17 @@ def _load_base(base: str | None, max_length: int) -> Any:
     return model, resolved
 
 
+def _as_files(halueval: Path | Sequence[Path] | None) -> list[Path]:
+    if halueval is None:
+        return []
+    if isinstance(halueval, (str, Path)):
+        return [Path(halueval)]
+    return [Path(f) for f in halueval]
+
+
 def train_checker(
     out_dir: str | Path,
-    halueval: Path | None = None,
+    halueval: Path | Sequence[Path] | None = None,
     squad_files: Sequence[Path] = (),
     *,
     base: str | None = None,
@@ -450,6 +447,7 @@ def train_checker(
     precision: str = "auto",
     threads: int | None = None,
     sentence_share: float = 0.5,
+    squad_limit: int | None = None,
     max_length: int = 256,
     max_seconds: float | None = None,
     seed: int = 0,
@@ -458,7 +456,9 @@ def train_checker(
     """Fine-tune a one-logit cross-encoder checker and save it (with a README model card).
 
     ``base`` defaults to the packaged all-MiniLM-L6-v2 weights. ``halueval_rows`` picks the
-    HaluEval rows to train on (N = the first N, ``"A:B"``, a slice, or None for all). Training
+    HaluEval rows to train on (N = the first N, ``"A:B"``, a slice, or None for all), in each
+    HaluEval file given: QA, dialogue and summarization files are told apart by their fields
+    (:mod:`training.halueval` says how each kind becomes groups). Training
     runs ``steps`` optimiser steps when given, else ``epochs`` passes over the groups, and stops
     early after ``max_seconds``. ``freeze_embeddings`` keeps the word-embedding matrix fixed
     (a third of MiniLM's weights; the optimiser step gets much cheaper and few-step training
@@ -467,14 +467,15 @@ def train_checker(
     cores are busy with other work, 1 thread is many times faster than oversubscribed ones.
     ``sentence_share`` of the questions also get a whole-sentence group (the passage sentence
     holding the right answer against copies with a wrong answer swapped in), so that a long,
-    fluent answer is not taken for a hallucination by its style. Returns a summary dict (also
-    saved as ``checker_training.json``).
+    fluent answer is not taken for a hallucination by its style. ``squad_limit`` keeps at most
+    that many SQuAD groups (drawn at random), so that a mixed stage is not all SQuAD. Returns a
+    summary dict (also saved as ``checker_training.json``).
     """
     import torch
 
     if loss not in LOSSES:
         raise CheckerDataError(f"loss must be one of {', '.join(LOSSES)}, not {loss!r}")
-    if halueval is None and not squad_files:
+    if not _as_files(halueval) and not squad_files:
         raise CheckerDataError("nothing to train on: give --halueval FILE and/or --squad FILE")
     if batch_size < 2:
         raise CheckerDataError("batch size must be at least 2")
@@ -485,12 +486,22 @@ def train_checker(
     rows = parse_rows(halueval_rows)
     groups: list[Group] = []
     counts: dict[str, int] = {}
-    if halueval is not None:
-        halu = halueval_groups(load_halueval(halueval, rows), rng, sentence_share=sentence_share)
-        counts["halueval_groups"] = len(halu)
+    halueval_files = _as_files(halueval)
+    for file in halueval_files:
+        kind = file_kind(file)
+        if kind == "qa":
+            halu = halueval_groups(load_halueval(file, rows), rng, sentence_share=sentence_share)
+        elif kind == "dialogue":
+            halu = dialogue_groups(load_kind(file, kind, rows))
+        else:
+            halu = summary_groups(load_kind(file, kind, rows))
+        key = "halueval_groups" if kind == "qa" else f"halueval_{kind}_groups"
+        counts[key] = counts.get(key, 0) + len(halu)
         groups.extend(halu)
     if squad_files:
         squad = squad_groups(squad_files, rng, sentence_share=sentence_share)
+        if squad_limit is not None and len(squad) > squad_limit:
+            squad = rng.sample(squad, squad_limit)
         counts["squad_groups"] = len(squad)
         groups.extend(squad)
     if not groups:
@@ -586,8 +597,14 @@ def train_checker(
     summary: dict[str, Any] = {
         "out": str(out),
         "base": resolved.spec,
-        "halueval": str(halueval) if halueval is not None else None,
-        "halueval_rows": _slice_text(rows) if halueval is not None else None,
+        "halueval": (
+            None
+            if not halueval_files
+            else str(halueval_files[0])
+            if len(halueval_files) == 1
+            else [str(f) for f in halueval_files]
+        ),
+        "halueval_rows": _slice_text(rows) if halueval_files else None,
         "squad_files": [str(f) for f in squad_files],
         **counts,
         "answers_by_kind": dict(kinds),
@@ -602,6 +619,7 @@ def train_checker(
         "bf16": bf16,
         "seed": seed,
         "sentence_share": sentence_share,
+        "squad_limit": squad_limit,
         "seconds": round(seconds, 1),
         "final_loss": round(running, 4),
         "history": history,
@@ -653,7 +671,10 @@ def write_model_card(out: Path, info: dict[str, Any]) -> None:
         f"- base: `{info.get('base')}`",
         f"- HaluEval: `{info.get('halueval')}` rows `{info.get('halueval_rows')}`",
         f"- SQuAD-format files: {', '.join(f'`{f}`' for f in info.get('squad_files', [])) or '-'}",
-        f"- groups: {info.get('halueval_groups', 0)} HaluEval, {info.get('squad_groups', 0)} SQuAD;"
+        f"- groups: {info.get('halueval_groups', 0)} HaluEval QA,"
+        f" {info.get('halueval_dialogue_groups', 0)} HaluEval dialogue,"
+        f" {info.get('halueval_summarization_groups', 0)} HaluEval summarization,"
+        f" {info.get('squad_groups', 0)} SQuAD;"
         f" answers by kind: {json.dumps(info.get('answers_by_kind', {}))}",
         f"- loss: {info.get('loss')} (listwise = softmax cross-entropy over each group;"
         " pointwise = weighted binary cross-entropy)",

@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,9 +58,11 @@ DATA = {
         "held out), licence CC BY-SA 4.0 (Rajpurkar et al., 2016)."
     ),
     "checker": (
-        "HaluEval QA rows 0–2999 (`halueval_qa_dev.jsonl`; licence MIT, Li et al., 2023) and "
-        "SQuAD v1.1 dev (CC BY-SA 4.0). Held out: HaluEval rows 3000–4999 and 300 NYT questions "
-        "(swapped answers)."
+        "HaluEval rows 0–2999 of the QA, dialogue and summarization files "
+        "(`halueval_qa_dev.jsonl`, `halueval_dialogue_dev.jsonl`, "
+        "`halueval_summarization_dev.jsonl`; licence MIT, Li et al., 2023) and SQuAD v1.1 dev "
+        "(CC BY-SA 4.0). Held out: HaluEval QA rows 3000–4999, dialogue rows 3000–3999, "
+        "summarization rows 3000–3299 and 300 NYT questions (swapped answers)."
     ),
     "reranker": (
         "SQuAD v1.1 dev (`squaddev_v1.1.json`; licence CC BY-SA 4.0), hard negatives mined by "
@@ -75,8 +78,12 @@ RECIPE = {
         "tandem checker train models/checker-minilm.stage2 --base models/checker-minilm.stage1 "
         "--halueval HALUEVAL --halueval-rows 3000 --squad SQUAD --steps 434 --lr 7e-5 --seed 1 "
         "--sentence-share 0\n"
-        "tandem checker train models/checker-minilm --base models/checker-minilm.stage2 "
+        "tandem checker train models/checker-minilm.stage3 --base models/checker-minilm.stage2 "
         "--halueval HALUEVAL --halueval-rows 3000 --squad SQUAD --steps 162 --lr 5e-5 --seed 2 "
+        "--sentence-share 0.5\n"
+        "tandem checker train models/checker-minilm --base models/checker-minilm.stage3 "
+        "--halueval HALUEVAL --halueval HALUEVAL_DIALOGUE --halueval HALUEVAL_SUMMARIES "
+        "--halueval-rows 3000 --squad SQUAD --squad-groups 3000 --steps 1200 --lr 5e-5 --seed 3 "
         "--sentence-share 0.5"
     ),
     "reranker": (
@@ -426,19 +433,40 @@ def _tandem_json(*args: str) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+#: HaluEval dialogue and summarization rows the checker's figures are measured on (the
+#: recipe trains on rows 0-2999 of each file).
+DIALOGUE_ROWS = (3000, 1000)
+SUMMARY_ROWS = (3000, 300)
+
+
 def measure_figures(
-    models: Path, released: Path, squad: Path, nyt: Path, halueval: Path, *, log: Any = print
+    models: Path,
+    released: Path,
+    squad: Path,
+    nyt: Path,
+    halueval: Path,
+    *,
+    dialogue: Path | None = None,
+    summaries: Path | None = None,
+    only: Sequence[str] = (),
+    log: Any = print,
 ) -> dict[str, Any]:
     """Held-out figures of each released int8 model against its fp32 ``make models`` folder,
     on the sets of BENCHMARKS.md: the reader's 300 held-out SQuAD questions (EM/F1), HaluEval
     rows 3000–4999 and 300 NYT swapped-answer questions (checker AUC, with its reader blended,
-    fp32 with fp32 and int8 with int8), and 1,000 NYT questions (reranker nDCG@10, hybrid
-    candidates reranked; the fp32 reference runs the same folder on ONNX Runtime fp32)."""
+    fp32 with fp32 and int8 with int8; with ``dialogue`` and ``summaries`` also HaluEval
+    dialogue rows 3000–3999 and summarization rows 3000–3299), and 1,000 NYT questions
+    (reranker nDCG@10, hybrid candidates reranked; the fp32 reference runs the same folder on
+    ONNX Runtime fp32). ``only`` names the models to measure (default: every folder found)."""
     figures: dict[str, Any] = {}
+
+    def wanted(name: str) -> bool:
+        return (models / name).is_dir() and (not only or name in only)
+
     cmd_reader = "python -m training.release --eval-reader {spec} --squad " + str(squad)
     reader_fp32 = f"{models}/reader-minilm@precision=fp32"
     reader_int8 = str(released / "reader-minilm")
-    if (models / "reader-minilm").is_dir():
+    if wanted("reader-minilm"):
         row: dict[str, Any] = {}
         for key, spec in (("fp32", reader_fp32), ("int8", reader_int8)):
             log(f"reader {key}: {spec}")
@@ -451,7 +479,7 @@ def measure_figures(
             "held-out SQuAD EM (300 q)": row["em"],
             "held-out SQuAD F1 (300 q)": row["f1"],
         }
-    if (models / "checker-minilm").is_dir():
+    if wanted("checker-minilm"):
         specs = {
             # the reader blended in as its folder (a spec cannot nest another "@" option)
             "fp32": f"{models}/checker-minilm@reader={models}/reader-minilm",
@@ -477,7 +505,21 @@ def measure_figures(
             "HaluEval rows 3000–4999 AUC": halu,
             "NYT swapped (300 q) AUC": swap,
         }
-    if (models / "reranker-squad").is_dir():
+        for label, path, (offset, limit) in (
+            ("HaluEval dialogue rows 3000–3999 AUC", dialogue, DIALOGUE_ROWS),
+            ("HaluEval summarization rows 3000–3299 AUC", summaries, SUMMARY_ROWS),
+        ):
+            if path is None:
+                continue
+            args = ["bench", "faithfulness", "--halueval", str(path)]
+            args += ["--offset", str(offset), "--limit", str(limit)]
+            row = {}
+            for key, spec in specs.items():
+                log(f"checker {key} on {path.name}")
+                row[key] = _tandem_json(*args, "--checker", spec)["auc"]
+            row["command"] = "tandem --json " + " ".join(args) + " --checker released:checker"
+            figures["checker-minilm"][label] = row
+    if wanted("reranker-squad"):
         row = {}
         for key, spec in (
             ("fp32", f"{models}/reranker-squad@backend=onnx"),
@@ -530,6 +572,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--nyt", type=Path, help="the NYT SQuAD-format file (--measure)")
     parser.add_argument("--halueval", type=Path, help="HaluEval QA rows (--measure)")
+    parser.add_argument(
+        "--halueval-dialogue", type=Path, help="HaluEval dialogue rows (--measure, optional)"
+    )
+    parser.add_argument(
+        "--halueval-summaries", type=Path, help="HaluEval summarization rows (--measure, optional)"
+    )
+    parser.add_argument(
+        "--only", action="append", default=[], help="--measure only this model (repeatable)"
+    )
     args = parser.parse_args(argv)
     if args.measure:
         if not (args.out and args.squad and args.nyt and args.halueval and args.figures):
@@ -540,9 +591,17 @@ def main(argv: list[str] | None = None) -> int:
             args.squad,
             args.nyt,
             args.halueval,
+            dialogue=args.halueval_dialogue,
+            summaries=args.halueval_summaries,
+            only=args.only,
             log=lambda m: print(m, file=sys.stderr, flush=True),
         )
-        args.figures.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+        # Merged into the file by model: measuring one model keeps the others' figures.
+        merged = (
+            json.loads(args.figures.read_text(encoding="utf-8")) if args.figures.is_file() else {}
+        )
+        merged.update(figures)
+        args.figures.write_text(json.dumps(merged, indent=2) + "\n", encoding="utf-8")
         print(json.dumps(figures))
         return 0
     if args.eval_reader:

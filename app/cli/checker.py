@@ -26,14 +26,19 @@ def _need_file(path: Path, what: str) -> None:
 @app.command("train")
 def train(
     out: Path = typer.Argument(..., help="Folder to write the trained checker to."),
-    halueval: Path | None = typer.Option(
-        None, "--halueval", help="HaluEval QA rows (JSON lines: knowledge, question, ...)."
+    halueval: list[Path] = typer.Option(
+        [],
+        "--halueval",
+        help="HaluEval file: QA, dialogue or summarization rows, told apart by their fields"
+        " (repeatable).",
     ),
     squad: list[Path] = typer.Option(
         [], "--squad", help="SQuAD-format file to make hard wrong answers from (repeatable)."
     ),
     halueval_rows: str = typer.Option(
-        "3000", "--halueval-rows", help="HaluEval rows to train on: N (the first N) or A:B."
+        "3000",
+        "--halueval-rows",
+        help="HaluEval rows to train on, in each file: N (the first N) or A:B.",
     ),
     epochs: float = typer.Option(1.0, "--epochs", min=0.01, help="Passes over the groups."),
     steps: int | None = typer.Option(
@@ -53,6 +58,12 @@ def train(
         max=1.0,
         help="Share of questions that also get a whole-sentence group (style-neutral).",
     ),
+    squad_groups: int | None = typer.Option(
+        None,
+        "--squad-groups",
+        min=1,
+        help="Keep at most this many SQuAD groups, drawn at random (to balance a mix).",
+    ),
     threads: int | None = typer.Option(
         None, "--threads", min=1, help="Torch threads (1 is fastest on a busy machine)."
     ),
@@ -66,10 +77,10 @@ def train(
     """Fine-tune a cross-encoder checker on HaluEval rows and/or SQuAD-format files."""
     from training.checker import summary_text, train_checker
 
-    if halueval is None and not squad:
+    if not halueval and not squad:
         raise UsageError("nothing to train on: give --halueval FILE and/or --squad FILE")
-    if halueval is not None:
-        _need_file(halueval, "HaluEval")
+    for path in halueval:
+        _need_file(path, "HaluEval")
     for path in squad:
         _need_file(path, "SQuAD")
     summary = train_checker(
@@ -87,6 +98,7 @@ def train(
         seed=seed,
         threads=threads,
         sentence_share=sentence_share,
+        squad_limit=squad_groups,
         progress=show_progress(progress),
     )
     emit(summary, summary_text(summary))

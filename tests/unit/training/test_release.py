@@ -211,3 +211,18 @@ def test_release_model_rejects_an_unknown_folder(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text(json.dumps({"architectures": ["BertModel"]}))
     with pytest.raises(ValueError, match="not a reader, checker or reranker"):
         release_model(tmp_path, tmp_path / "out")
+
+
+def test_measuring_one_model_keeps_the_others_figures(tmp_path: Path) -> None:
+    from training.release import main
+
+    figures = tmp_path / "figures.json"
+    kept = {"reader-minilm": {"held-out SQuAD F1 (300 q)": {"fp32": 0.7, "int8": 0.69}}}
+    figures.write_text(json.dumps(kept))
+    models = tmp_path / "models"
+    (models / "reader-minilm").mkdir(parents=True)  # present, but not asked for
+    data = tmp_path / "unused.json"
+    args = ["--measure", str(models), "--out", str(tmp_path / "released"), "--squad", str(data)]
+    args += ["--nyt", str(data), "--halueval", str(data), "--figures", str(figures)]
+    assert main([*args, "--only", "checker-minilm"]) == 0
+    assert json.loads(figures.read_text()) == kept

@@ -79,4 +79,4 @@ def test_cli_train_bad_file_exits_2_with_one_line(tmp_path: Path) -> None:
     bad.write_text("[1, 2]")
     result = runner.invoke(app, ["train", str(tmp_path / "out"), "--halueval", str(bad)])
     assert result.exit_code == 2
-    assert "not a HaluEval QA row" in result.output
+    assert "row 1 is not a JSON object" in result.output
