@@ -25,6 +25,7 @@ in its ``qdrant.json``.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import logging
@@ -107,6 +108,22 @@ def close_clients() -> None:
     for client in clients:
         with contextlib.suppress(Exception):
             client.close()
+
+
+def close_local_clients() -> None:
+    """Close every local-mode client. Registered with :mod:`atexit`: a client left for the
+    garbage collector at interpreter shutdown makes qdrant-client print an ignored
+    ``ImportError`` traceback (its ``__del__`` imports after ``sys.meta_path`` is gone)."""
+    with _LOCAL_LOCK:
+        clients = list(_LOCAL_CLIENTS.values())
+        _LOCAL_CLIENTS.clear()
+    for client in clients:
+        with contextlib.suppress(Exception):
+            client.close()
+
+
+atexit.register(close_local_clients)
+atexit.register(close_clients)
 
 
 def _local_client(folder: Path) -> Any:

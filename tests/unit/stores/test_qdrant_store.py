@@ -199,3 +199,21 @@ def test_shards_and_replicas_are_passed_to_a_new_server_collection(
     store = QdrantStore(tmp_path, DIM, create=True, url=URL, collection=collection_name("docs", 2))
     store.close()
     assert "shard_number" not in created[-1] and "replication_factor" not in created[-1]
+
+
+def test_local_clients_close_quietly_at_exit(tmp_path: Path) -> None:
+    # A local client left open until interpreter shutdown made qdrant-client print an ignored
+    # ImportError traceback at the end of every CLI run and of `make test`.
+    import subprocess
+    import sys
+
+    code = (
+        "from pathlib import Path; from stores.qdrant_store import _local_client; "
+        f"_local_client(Path({str(tmp_path)!r}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Exception ignored" not in done.stderr
+    assert "Traceback" not in done.stderr
