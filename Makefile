@@ -68,12 +68,17 @@ bench: install ## Benchmarks into BENCHMARKS.md (QUICK=1 for a small version).
 # (else the released int8 ones in smallmodels/released); the reranker is used when
 # TANDEM_RERANKER=models/reranker-squad or released:reranker (or --reranker) says so.
 MODELS := models
-models: $(MODELS)/reader-minilm/README.md $(MODELS)/checker-minilm/README.md $(MODELS)/reranker-squad/README.md ## Train reader, checker and reranker into models/ from SQUAD and HALUEVAL (about an hour on 2 cores, once).
+models: $(MODELS)/reader-minilm/README.md $(MODELS)/checker-minilm/README.md $(MODELS)/reranker-squad/README.md ## Train reader, checker and reranker into models/ from SQUAD and the HALUEVAL files (about two hours on 2 cores, once; the data is checked first).
 
-$(MODELS)/reader-minilm/README.md: | $(STAMP)
+.PHONY: models-data
+models-data: # The training data is there (checked before an hour of training, not after).
+	@for f in $(SQUAD) $(HALUEVAL) $(HALUEVAL_DIALOGUE) $(HALUEVAL_SUMMARIES); do test -f "$$f" || \
+	  { echo "make models: $$f not found (set SQUAD, HALUEVAL, HALUEVAL_DIALOGUE, HALUEVAL_SUMMARIES)"; exit 2; }; done
+
+$(MODELS)/reader-minilm/README.md: | $(STAMP) models-data
 	$(BIN)/tandem reader train $(MODELS)/reader-minilm --squad $(SQUAD) --epochs 2 --batch-size 16
 
-$(MODELS)/checker-minilm/README.md: | $(STAMP)
+$(MODELS)/checker-minilm/README.md: | $(STAMP) models-data
 	@# Four stages: answers first, then whole-sentence groups (LLM answers are sentences).
 	$(BIN)/tandem checker train $(MODELS)/checker-minilm.stage1 --halueval $(HALUEVAL) \
 	  --halueval-rows 3000 --squad $(SQUAD) --steps 615 --lr 1e-4 --seed 0 --sentence-share 0
@@ -91,7 +96,7 @@ $(MODELS)/checker-minilm/README.md: | $(STAMP)
 	  --sentence-share 0.5
 	rm -rf $(MODELS)/checker-minilm.stage1 $(MODELS)/checker-minilm.stage2 $(MODELS)/checker-minilm.stage3
 
-$(MODELS)/reranker-squad/README.md: | $(STAMP)
+$(MODELS)/reranker-squad/README.md: | $(STAMP) models-data
 	$(BIN)/tandem reranker train $(MODELS)/reranker-squad --squad $(SQUAD) \
 	  --max-questions 4000 --steps 500 --top-n 20
 
