@@ -100,26 +100,25 @@ def register_client(url: str, client: Any, api_key: str | None = None) -> None:
         _SERVER_CLIENTS[(url, api_key or None)] = client
 
 
-def close_clients() -> None:
-    """Close every shared server client (at process exit, or between tests)."""
-    with _SERVER_LOCK:
-        clients = list(_SERVER_CLIENTS.values())
-        _SERVER_CLIENTS.clear()
+def _close_all(lock: threading.Lock, registry: dict[Any, Any]) -> None:
+    with lock:
+        clients = list(registry.values())
+        registry.clear()
     for client in clients:
         with contextlib.suppress(Exception):
             client.close()
+
+
+def close_clients() -> None:
+    """Close every shared server client (at process exit, or between tests)."""
+    _close_all(_SERVER_LOCK, _SERVER_CLIENTS)
 
 
 def close_local_clients() -> None:
     """Close every local-mode client. Registered with :mod:`atexit`: a client left for the
     garbage collector at interpreter shutdown makes qdrant-client print an ignored
     ``ImportError`` traceback (its ``__del__`` imports after ``sys.meta_path`` is gone)."""
-    with _LOCAL_LOCK:
-        clients = list(_LOCAL_CLIENTS.values())
-        _LOCAL_CLIENTS.clear()
-    for client in clients:
-        with contextlib.suppress(Exception):
-            client.close()
+    _close_all(_LOCAL_LOCK, _LOCAL_CLIENTS)
 
 
 atexit.register(close_local_clients)

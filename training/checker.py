@@ -41,9 +41,9 @@ from smallmodels.checker import (
 from smallmodels.spec import DEFAULT_EMBEDDER, resolve
 from training.halueval import (
     HaluEvalDataError,
+    check_kind,
     dialogue_groups,
-    file_kind,
-    load_kind,
+    load_file,
     read_records,
     summary_groups,
 )
@@ -102,22 +102,17 @@ def load_halueval(path: str | Path, rows: str | int | slice | None = None) -> li
     file = Path(path)
     try:
         records = read_records(file)
+        check_kind(records, "qa", file)
     except HaluEvalDataError as exc:
         raise CheckerDataError(str(exc)) from None
-    out: list[HaluRow] = []
-    for number, record in enumerate(records, 1):
-        if not isinstance(record, dict) or any(
-            not isinstance(record.get(k), str) for k in _HALU_KEYS
-        ):
-            raise CheckerDataError(
-                f"{file} row {number} is not a HaluEval QA row (needs string fields "
-                + ", ".join(_HALU_KEYS)
-                + ")"
-            )
-        out.append(HaluRow(*(str(record[k]) for k in _HALU_KEYS)))
-    if not out:
+    if not records:
         raise CheckerDataError(f"{file} holds no HaluEval rows")
-    return out[parse_rows(rows)]
+    return halu_rows(records)[parse_rows(rows)]
+
+
+def halu_rows(records: Sequence[dict[str, Any]]) -> list[HaluRow]:
+    """HaluEval QA records (checked by :func:`training.halueval.check_kind`) as :class:`HaluRow`."""
+    return [HaluRow(*(str(r[k]) for k in _HALU_KEYS)) for r in records]
 
 
 # --- groups ---------------------------------------------------------------------------------
@@ -475,7 +470,8 @@ def train_checker(
 
     if loss not in LOSSES:
         raise CheckerDataError(f"loss must be one of {', '.join(LOSSES)}, not {loss!r}")
-    if not _as_files(halueval) and not squad_files:
+    halueval_files = _as_files(halueval)
+    if not halueval_files and not squad_files:
         raise CheckerDataError("nothing to train on: give --halueval FILE and/or --squad FILE")
     if batch_size < 2:
         raise CheckerDataError("batch size must be at least 2")
@@ -486,15 +482,14 @@ def train_checker(
     rows = parse_rows(halueval_rows)
     groups: list[Group] = []
     counts: dict[str, int] = {}
-    halueval_files = _as_files(halueval)
     for file in halueval_files:
-        kind = file_kind(file)
+        kind, records = load_file(file, rows)
         if kind == "qa":
-            halu = halueval_groups(load_halueval(file, rows), rng, sentence_share=sentence_share)
+            halu = halueval_groups(halu_rows(records), rng, sentence_share=sentence_share)
         elif kind == "dialogue":
-            halu = dialogue_groups(load_kind(file, kind, rows))
+            halu = dialogue_groups(records)
         else:
-            halu = summary_groups(load_kind(file, kind, rows))
+            halu = summary_groups(records)
         key = "halueval_groups" if kind == "qa" else f"halueval_{kind}_groups"
         counts[key] = counts.get(key, 0) + len(halu)
         groups.extend(halu)
@@ -597,13 +592,10 @@ def train_checker(
     summary: dict[str, Any] = {
         "out": str(out),
         "base": resolved.spec,
-        "halueval": (
-            None
-            if not halueval_files
-            else str(halueval_files[0])
-            if len(halueval_files) == 1
-            else [str(f) for f in halueval_files]
-        ),
+        # One file is recorded as a string (as before), several as a list.
+        "halueval": [str(f) for f in halueval_files]
+        if len(halueval_files) > 1
+        else (str(halueval_files[0]) if halueval_files else None),
         "halueval_rows": _slice_text(rows) if halueval_files else None,
         "squad_files": [str(f) for f in squad_files],
         **counts,

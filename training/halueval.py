@@ -35,6 +35,7 @@ _KIND_FIELDS = {
     "dialogue": ("knowledge", "dialogue_history", "right_response", "hallucinated_response"),
     "summarization": ("document", "right_summary", "hallucinated_summary"),
 }
+_LABELS = {"qa": "QA", "dialogue": "dialogue", "summarization": "summarization"}
 
 
 class HaluEvalDataError(UsageError):
@@ -92,26 +93,27 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
     return records
 
 
-def file_kind(path: str | Path) -> str:
-    """The kind of a HaluEval file (its first row's); :class:`HaluEvalDataError` when empty."""
-    records = read_records(path)
-    if not records:
-        raise HaluEvalDataError(f"{path} holds no HaluEval rows")
-    return halueval_kind(records[0])
-
-
-def load_kind(path: str | Path, kind: str, rows: slice) -> list[dict[str, Any]]:
-    """``rows`` of a HaluEval file whose rows are all of ``kind``, string fields checked."""
-    records = read_records(path)
+def check_kind(records: Sequence[dict[str, Any]], kind: str, path: str | Path) -> None:
+    """Raise :class:`HaluEvalDataError` unless every record has ``kind``'s string fields."""
     fields = _KIND_FIELDS[kind]
     for number, record in enumerate(records, 1):
         if any(not isinstance(record.get(f), str) for f in fields):
             raise HaluEvalDataError(
-                f"{path} row {number} is not a HaluEval {kind} row (needs string fields "
+                f"{path} row {number} is not a HaluEval {_LABELS[kind]} row (needs string fields "
                 + ", ".join(fields)
                 + ")"
             )
-    return records[rows]
+
+
+def load_file(path: str | Path, rows: slice) -> tuple[str, list[dict[str, Any]]]:
+    """A HaluEval file read once: its kind (its first row's) and ``rows`` of its records, every
+    record checked to be of that kind. :class:`HaluEvalDataError` when it is empty or mixed."""
+    records = read_records(path)
+    if not records:
+        raise HaluEvalDataError(f"{path} holds no HaluEval rows")
+    kind = halueval_kind(records[0])
+    check_kind(records, kind, path)
+    return kind, records[rows]
 
 
 def last_turn(history: str) -> str:

@@ -63,22 +63,22 @@ def test_summary_groups_pick_the_hallucinated_sentence() -> None:
 
 
 def test_halueval_files_are_told_apart_and_bad_ones_refused(tmp_path: Path) -> None:
-    from training.halueval import file_kind, load_kind
+    from training.halueval import load_file
 
     dialogue = _write(tmp_path / "d.jsonl", [_dialogue_row(i) for i in range(3)])
-    assert file_kind(dialogue) == "dialogue"
-    assert len(load_kind(dialogue, "dialogue", slice(0, 2))) == 2
+    assert load_file(dialogue, slice(None))[0] == "dialogue"
+    assert len(load_file(dialogue, slice(0, 2))[1]) == 2
     with pytest.raises(UsageError, match="not found"):
-        file_kind(tmp_path / "absent.jsonl")
+        load_file(tmp_path / "absent.jsonl", slice(None))
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"document": "x"}\nnot json\n')
     with pytest.raises(UsageError, match=r"broken.jsonl:2 is not JSON"):
-        file_kind(broken)
+        load_file(broken, slice(None))
     with pytest.raises(UsageError, match="not a HaluEval"):
-        file_kind(_write(tmp_path / "other.jsonl", [{"text": "x"}]))
+        load_file(_write(tmp_path / "other.jsonl", [{"text": "x"}]), slice(None))
     missing = _write(tmp_path / "m.jsonl", [{**_dialogue_row(0), "right_response": 3}])
     with pytest.raises(UsageError, match="row 1 is not a HaluEval dialogue row"):
-        load_kind(missing, "dialogue", slice(None))
+        load_file(missing, slice(None))
 
 
 def test_checker_train_reads_dialogue_and_summary_files(tmp_path: Path) -> None:
