@@ -404,7 +404,7 @@ def _endless(groups: list[Group], batch_size: int, rng: random.Random) -> Iterat
         yield from _batches(order, batch_size)
 
 
-def _load_base(base: str | None, max_length: int) -> Any:
+def _load_base(base: str | None, max_length: int, device: str = "cpu") -> Any:
     import transformers
     from sentence_transformers import CrossEncoder
 
@@ -412,7 +412,7 @@ def _load_base(base: str | None, max_length: int) -> Any:
     verbosity = transformers.logging.get_verbosity()
     transformers.logging.set_verbosity_error()
     try:
-        model = CrossEncoder(resolved.path, num_labels=1, max_length=max_length, device="cpu")
+        model = CrossEncoder(resolved.path, num_labels=1, max_length=max_length, device=device)
     finally:
         transformers.logging.set_verbosity(verbosity)
     return model, resolved
@@ -447,6 +447,7 @@ def train_checker(
     max_seconds: float | None = None,
     seed: int = 0,
     progress: bool = False,
+    device: str = "cpu",
 ) -> dict[str, Any]:
     """Fine-tune a one-logit cross-encoder checker and save it (with a README model card).
 
@@ -463,8 +464,11 @@ def train_checker(
     ``sentence_share`` of the questions also get a whole-sentence group (the passage sentence
     holding the right answer against copies with a wrong answer swapped in), so that a long,
     fluent answer is not taken for a hallucination by its style. ``squad_limit`` keeps at most
-    that many SQuAD groups (drawn at random), so that a mixed stage is not all SQuAD. Returns a
-    summary dict (also saved as ``checker_training.json``).
+    that many SQuAD groups (drawn at random), so that a mixed stage is not all SQuAD.
+    ``device`` is a torch device (``cpu``, ``cuda``, ``cuda:1``): on a GPU ``precision`` ``auto``
+    means bfloat16 autocast. Returns a summary dict (also saved as ``checker_training.json``).
+
+    Raises :class:`CheckerDataError` for bad options or files that give no groups.
     """
     import torch
 
@@ -475,6 +479,11 @@ def train_checker(
         raise CheckerDataError("nothing to train on: give --halueval FILE and/or --squad FILE")
     if batch_size < 2:
         raise CheckerDataError("batch size must be at least 2")
+    device_type = device.split(":", 1)[0]
+    if device_type not in {"cpu", "cuda"}:
+        raise CheckerDataError(f"device must be cpu or cuda[:N], not {device!r}")
+    if device_type == "cuda" and not torch.cuda.is_available():
+        raise CheckerDataError("device cuda asked for, but torch sees no CUDA device")
     rng = random.Random(seed)
     torch.manual_seed(seed)
     if threads is not None:
@@ -511,10 +520,11 @@ def train_checker(
     warmup = max(1, min(total // 10, 30))
 
     try:
-        bf16 = use_bf16(precision)
+        bf16 = use_bf16(precision) if device_type == "cpu" else precision != "fp32"
+        use_bf16(precision)  # validates the name on every device
     except ValueError as exc:
         raise CheckerDataError(str(exc)) from None
-    model, resolved = _load_base(base, max_length)
+    model, resolved = _load_base(base, max_length, device)
     if freeze_embeddings:
         model.model.get_input_embeddings().weight.requires_grad_(False)
     model.train()
@@ -544,7 +554,9 @@ def train_checker(
             param_group["lr"] = learning_rate * min(1.0, (done + 1) / warmup) * (1.0 - fraction)
         pairs = [p for g in batch for p in g.pairs()]
         features = model.preprocess(pairs)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        if device_type != "cpu":
+            features = {k: v.to(device) if hasattr(v, "to") else v for k, v in features.items()}
+        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16):
             logits = model(features)["scores"].float().view(-1)
         labels = torch.zeros_like(logits)
         weights = torch.zeros_like(logits)
@@ -609,6 +621,7 @@ def train_checker(
         "max_length": max_length,
         "freeze_embeddings": freeze_embeddings,
         "bf16": bf16,
+        "device": device,
         "seed": seed,
         "sentence_share": sentence_share,
         "squad_limit": squad_limit,

@@ -73,6 +73,9 @@ def train(
     progress: bool | None = typer.Option(
         None, "--progress/--no-progress", help="Progress bar on stderr (default: on a terminal)."
     ),
+    device: str = typer.Option(
+        "cpu", "--device", help="Torch device to train on: cpu or cuda[:N] (bfloat16 on a GPU)."
+    ),
 ) -> None:
     """Fine-tune a cross-encoder checker on HaluEval rows and/or SQuAD-format files."""
     from training.checker import summary_text, train_checker
@@ -100,6 +103,7 @@ def train(
         sentence_share=sentence_share,
         squad_limit=squad_groups,
         progress=show_progress(progress),
+        device=device,
     )
     emit(summary, summary_text(summary))
 

@@ -80,3 +80,27 @@ def test_cli_train_bad_file_exits_2_with_one_line(tmp_path: Path) -> None:
     result = runner.invoke(app, ["train", str(tmp_path / "out"), "--halueval", str(bad)])
     assert result.exit_code == 2
     assert "row 1 is not a JSON object" in result.output
+
+
+def test_train_device_is_checked_before_any_work(
+    data_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    import torch
+
+    from training.checker import CheckerDataError, train_checker
+
+    halu, squad = data_files
+    with pytest.raises(CheckerDataError, match="device must be cpu or cuda"):
+        train_checker(tmp_path / "a", halu, [squad], steps=1, device="tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(CheckerDataError, match="no CUDA device"):
+            train_checker(tmp_path / "b", halu, [squad], steps=1, device="cuda")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    runner = CliRunner()
+    from app.cli.checker import app
+
+    result = runner.invoke(
+        app, ["train", str(tmp_path / "c"), "--halueval", str(halu), "--device", "tpu"]
+    )
+    assert result.exit_code == 2, result.output
+    assert "device must be cpu or cuda" in result.output

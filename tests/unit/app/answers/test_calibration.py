@@ -43,6 +43,26 @@ def test_logistic_fit_separates_and_round_trips() -> None:
     assert 0.0 < model.prob({"overlap": 0.5}) < 1.0
 
 
+def test_cross_validated_strength_shrinks_noise_towards_the_base_rate() -> None:
+    # Labels unrelated to the features: C=1 alone over-fits a little; the cross-validated
+    # strength picks heavy shrinkage, so no answer gets a confident probability.
+    rng = random.Random(3)
+    rows = [{"sim": rng.random(), "overlap": rng.random()} for _ in range(120)]
+    labels = [int(rng.random() < 0.6) for _ in rows]
+    loose = Logistic.fit(rows, labels, ("sim", "overlap"))
+    tuned = Logistic.fit(rows, labels, ("sim", "overlap"), c_grid=(0.001, 0.01, 1.0, 100.0))
+    spread = [abs(m.coef[0]) + abs(m.coef[1]) for m in (loose, tuned)]
+    assert spread[1] < spread[0] / 5
+    assert all(0.45 < tuned.prob(r) < 0.75 for r in rows)
+    # Real signal survives the selection.
+    rows, labels = _data()
+    model = Logistic.fit(rows, labels, ("sim", "overlap"), c_grid=(0.001, 0.01, 1.0, 100.0))
+    assert model.prob({"sim": 0.7, "overlap": 0.5}) > 0.9
+    # One class only: one C, no cross-validation (and scikit-learn's own error).
+    with pytest.raises(ValueError):
+        Logistic.fit(rows[:5], [1] * 5, ("sim", "overlap"), c_grid=(0.1, 1.0))
+
+
 def test_calibrations_are_saved_per_feature_set(tmp_path: Path) -> None:
     rows, labels = _data()
     model = Logistic.fit(rows, labels, ("sim", "overlap"))
