@@ -64,7 +64,10 @@ SENTENCE_TEMPERATURE: float | None = 0.2
 #: the first passage): retrieval (and reranking) already said which passage is likeliest to hold
 #: the answer, and the reader's softmax across passages ignores it.
 RANK_PRIOR = 0.7
-#: Passages the reader reads (the best ones); more cost CPU and add distractors.
+#: Passages the reader reads (the best ones); more cost CPU and add distractors. Measured on
+#: the NYT halves (2026-11-30, `tandem bench answers --reader-passages N`): 2 gives F1 0.635 on
+#: the cal half against 0.627 for 3, but 0.589 against 0.586 on the test half (noise), and it
+#: loses a demo question ("When did the Titanic sink?" gets the departure date): 3 stays.
 READER_PASSAGES = 3
 #: Weight of a candidate that is not of the kind the question asks for (when one is).
 KIND_PENALTY = 0.2
