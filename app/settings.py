@@ -218,7 +218,7 @@ class Settings(BaseSettings):
     )
     ask_top_k: int = Field(5, ge=1, le=50, description="Passages given to the answerers.")
     small_confident: float = Field(
-        0.3,
+        0.41,
         ge=0,
         le=1.01,
         description="mode=auto serves the small answer when its confidence reaches this "
@@ -253,11 +253,13 @@ class Settings(BaseSettings):
     llm_draft: Literal["none", "prompt-lookup"] = Field(
         "none",
         description="Speculative decoding of the in-process LLM: prompt-lookup drafts tokens "
-        "from n-grams of the prompt (the passages). Off by default: slower with Gemma 3 270M "
-        "(BENCHMARKS.md); measure yours with `tandem bench speculative`.",
+        "from n-grams of the prompt (the passages) and checks them in one forward pass "
+        "(greedy requests only). Off by default: 1.4x with Gemma 3 270M on 2 CPU cores, short "
+        "of the 1.5x asked, and greedy text not guaranteed identical (BENCHMARKS.md); "
+        "measure yours with `tandem bench speculative`.",
     )
     llm_draft_tokens: int = Field(
-        10, ge=1, le=64, description="Draft tokens per step of prompt-lookup decoding."
+        4, ge=1, le=64, description="Draft tokens per step of prompt-lookup decoding."
     )
 
     # -- index-building jobs (POST /v1/indexes/{name}/jobs, tandem worker) -------------------

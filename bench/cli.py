@@ -194,6 +194,12 @@ def answers(
         float | None,
         typer.Option("--kind-penalty", min=0, max=1, help="1: no when/who/how-many preference."),
     ] = None,
+    reader_passages: Annotated[
+        int | None,
+        typer.Option(
+            "--reader-passages", min=1, max=50, help="Passages the reader reads (default 3)."
+        ),
+    ] = None,
     rows: Annotated[
         Path | None, typer.Option("--rows", help="Write per-question rows (JSONL) here.")
     ] = None,
@@ -223,6 +229,8 @@ def answers(
         options["check_candidates"] = check_candidates
     if kind_penalty is not None:
         options["kind_penalty"] = kind_penalty
+    if reader_passages is not None:
+        options["reader_passages"] = reader_passages
     settings = get_settings()
     if min_confidence is not None:
         settings = settings.model_copy(update={"small_min_confidence": min_confidence})
@@ -487,7 +495,13 @@ def speculative(
     max_tokens: Annotated[int, typer.Option("--max-tokens", min=2, max=4096)] = 96,
     num_pred_tokens: Annotated[
         int, typer.Option("--num-pred-tokens", min=1, max=64, help="Draft tokens per step.")
-    ] = 10,
+    ] = 4,
+    max_ngram: Annotated[
+        int, typer.Option("--max-ngram", min=1, max=16, help="Longest n-gram looked up.")
+    ] = 4,
+    min_ngram: Annotated[
+        int, typer.Option("--min-ngram", min=1, max=16, help="Shortest n-gram looked up.")
+    ] = 3,
     threads: Annotated[int | None, typer.Option("--threads", min=1)] = None,
 ) -> None:
     """Decode tokens/s of the oracle prompts with and without prompt-lookup decoding, and
@@ -501,7 +515,7 @@ def speculative(
         raise UsageError(f"the table {table} holds no rows")
     result = run_speculative(
         rows, llm_gguf, max_prompts=max_prompts, max_tokens=max_tokens, threads=threads,
-        num_pred_tokens=num_pred_tokens, log=_log,
+        num_pred_tokens=num_pred_tokens, max_ngram=max_ngram, min_ngram=min_ngram, log=_log,
     )  # fmt: skip
     emit(
         result,

@@ -1,11 +1,11 @@
 """Speculative decoding measured on the oracle table's prompts (``tandem bench speculative``).
 
 The in-process LLM (a llama.cpp child, :mod:`app.generators.llama_supervisor`) is started twice
-on the same GGUF, without and with prompt-lookup decoding (llama-cpp-python's
-``LlamaPromptLookupDecoding``, ``draft_model="prompt-lookup-decoding"``): the draft tokens are
-n-grams of the prompt itself, i.e. of the retrieved passages, which hold the small model's
-extractive answer as well. Greedy decoding must give byte-identical text either way; the figure
-is decode tokens/s.
+on the same GGUF: plain (llama-cpp-python's own decoding) and with Tandem's prompt-lookup
+decoding (:mod:`app.generators.prompt_lookup`; Saxena 2023): the draft tokens are n-grams of
+the prompt itself, i.e. of the retrieved passages, which hold the small model's extractive
+answer as well. Greedy decoding should give byte-identical text either way; the figures are
+decode tokens/s and how many outputs are identical.
 """
 
 from __future__ import annotations
@@ -25,11 +25,18 @@ def run_speculative(
     max_prompts: int = 20,
     max_tokens: int = 96,
     threads: int | None = None,
-    num_pred_tokens: int = 10,
+    num_pred_tokens: int = 4,
+    max_ngram: int = 4,
+    min_ngram: int = 3,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Decode tokens/s of the oracle prompts with and without prompt-lookup decoding (greedy),
     and whether every output is byte-identical.
+
+    ``num_pred_tokens``, ``max_ngram``, ``min_ngram``: the drafts (:class:`LookupConfig`).
+    Returns the counts (``prompts``, ``decode_tokens``), seconds, ``tokens_per_s`` of each
+    variant, their ``speedup`` and ``identical_count``; raises ``httpx.HTTPError`` when a child
+    fails a request.
 
     Each prompt is sent twice to each llama.cpp child (non-streaming, so token counts are
     llama.cpp's own): once for one token (the prefill), then in full; the child keeps the
@@ -39,19 +46,16 @@ def run_speculative(
     import httpx
 
     from app.generators.llama_inprocess import COMPLETION_STOP, LlamaGenerator, completion_prompt
+    from app.generators.prompt_lookup import LookupConfig
 
     prompts = [r["llm"]["messages"] for r in rows if r["llm"].get("messages")][:max_prompts]
-    variants: dict[str, dict[str, Any]] = {
-        "plain": {},
-        "prompt_lookup": {
-            "draft_model": "prompt-lookup-decoding",
-            "draft_model_num_pred_tokens": num_pred_tokens,
-        },
-    }
+    lookup = LookupConfig(draft_tokens=num_pred_tokens, max_ngram=max_ngram, min_ngram=min_ngram)
+    variants: dict[str, LookupConfig | None] = {"plain": None, "prompt_lookup": lookup}
     outputs: dict[str, list[str]] = {name: [] for name in variants}
     counts = {name: [0, 0.0] for name in variants}  # decode tokens, seconds
     gens = {
-        name: LlamaGenerator(gguf, threads=threads, model_options=o) for name, o in variants.items()
+        name: LlamaGenerator(gguf, threads=threads, prompt_lookup=config)
+        for name, config in variants.items()
     }
     try:
         with httpx.Client(timeout=600) as client:
@@ -98,8 +102,10 @@ def run_speculative(
         "prompts": len(prompts),
         "max_tokens": max_tokens,
         "num_pred_tokens": num_pred_tokens,
+        "ngram": [min_ngram, max_ngram],
         **figures,
         "speedup": round(figures["prompt_lookup"]["tokens_per_s"] / plain, 3) if plain else None,
         "identical": all(same),
         "identical_count": sum(same),
+        "differing": [k for k, ok in enumerate(same) if not ok],
     }

@@ -35,6 +35,7 @@ from typing import Literal
 
 from app.generators.base import Generator, GeneratorUnavailable, Timeouts
 from app.generators.breaker import CircuitBreaker
+from app.generators.prompt_lookup import LookupConfig
 from app.settings import Settings
 from core.errors import NotConfigured, TandemError
 
@@ -239,7 +240,7 @@ def load_llm(settings: Settings) -> LLMSlot:
             restart_backoff_s=settings.llm_child_restart_s,
             restart_max_s=settings.llm_child_restart_max_s,
             hang_timeouts=settings.llm_child_hang_timeouts,
-            model_options=draft_options(settings),
+            prompt_lookup=draft_options(settings),
             on_exit=breaker.trip,
             on_ready=breaker.probe_now,
         )
@@ -250,15 +251,13 @@ def load_llm(settings: Settings) -> LLMSlot:
     return LLMSlot(llama, "ready", llama.describe(), hw, breaker)
 
 
-def draft_options(settings: Settings) -> dict[str, object]:
-    """llama_cpp.server model options of ``TANDEM_LLM_DRAFT`` (speculative decoding, issue 16):
-    prompt-lookup decoding drafts tokens from n-grams of the prompt, i.e. of the passages."""
+def draft_options(settings: Settings) -> LookupConfig | None:
+    """The child's speculative decoding of ``TANDEM_LLM_DRAFT`` (issue 16): prompt-lookup
+    decoding drafts ``TANDEM_LLM_DRAFT_TOKENS`` tokens a step from n-grams of the prompt, i.e.
+    of the passages (:mod:`app.generators.prompt_lookup`); None for ``none``."""
     if settings.llm_draft == "prompt-lookup":
-        return {
-            "draft_model": "prompt-lookup-decoding",
-            "draft_model_num_pred_tokens": settings.llm_draft_tokens,
-        }
-    return {}
+        return LookupConfig(draft_tokens=settings.llm_draft_tokens)
+    return None
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from app.generators.llama_supervisor import (
     child_modules_missing,
 )
 from app.generators.openai_compat import OpenAICompatGenerator
+from app.generators.prompt_lookup import LookupConfig
 from core.errors import MissingDependency, ModelNotFound
 
 #: ``TANDEM_LLM_GGUF`` values that mean the packaged Gemma 3 270M.
@@ -120,6 +121,7 @@ class LlamaGenerator:
         chat_format: str | None = None,
         timeouts: Timeouts | None = None,
         model_options: Mapping[str, Any] | None = None,
+        prompt_lookup: LookupConfig | None = None,
         start_timeout_s: float = 120.0,
         restart_backoff_s: float = 1.0,
         restart_max_s: float = 60.0,
@@ -129,8 +131,9 @@ class LlamaGenerator:
     ) -> None:
         """Start the child and wait until it answers (blocking: the model loads).
 
-        ``model_options``: more llama_cpp.server ``ModelSettings`` fields for the child (issue
-        16, speculative decoding: ``draft_model``, ``draft_model_num_pred_tokens``).
+        ``model_options``: more llama_cpp.server ``ModelSettings`` fields for the child.
+        ``prompt_lookup``: decode greedy requests with prompt-lookup drafts (issue 16,
+        :mod:`app.generators.prompt_lookup`); None: plain decoding.
         """
         missing = child_modules_missing()
         if missing:
@@ -153,6 +156,7 @@ class LlamaGenerator:
                 chat_format=chat_format,
                 alias=self.model,
                 model_options=dict(model_options or {}),
+                prompt_lookup=prompt_lookup,
             ),
             start_timeout_s=start_timeout_s,
             backoff_s=restart_backoff_s,
@@ -187,7 +191,8 @@ class LlamaGenerator:
     def describe(self) -> str:
         sup = self.supervisor
         return (
-            f"llama.cpp child process {self.model} ({self.threads} threads, {self.chat_format}; "
+            f"llama.cpp child process {self.model} ({self.threads} threads, {self.chat_format}"
+            f"{', prompt lookup' if sup.prompt_lookup else ''}; "
             f"pid {sup.pid}, 127.0.0.1:{sup.port}; {sup.cpu_detail()})"
         )
 

@@ -27,9 +27,11 @@ The child prints llama.cpp's system info (``verbose``); :attr:`cpu_features` kee
 features of the build (e.g. ``AVX AVX2 F16C FMA BMI2``) for readiness, and :attr:`chat` says
 whether the GGUF has a chat template (a base model is prompted in completion style).
 
-Speculative decoding (issue 16) plugs in through ``ChildOptions.model_options``: any field of
-llama_cpp.server's ``ModelSettings`` goes to the child as is, e.g.
-``{"draft_model": "prompt-lookup-decoding", "draft_model_num_pred_tokens": 10}``.
+Speculative decoding (issue 16): ``ChildOptions.prompt_lookup`` makes the child decode greedy
+requests with Tandem's prompt-lookup decoding (:mod:`app.generators.prompt_lookup`, installed
+by ``CHILD_BOOT`` before llama_cpp.server starts: ``--tandem-prompt-lookup CONFIG``), which
+needs no ``logits_all``. ``ChildOptions.model_options`` passes any other field of
+llama_cpp.server's ``ModelSettings`` as is (llama-cpp-python's own ``draft_model`` too).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from __future__ import annotations
 import atexit
 import collections
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -57,22 +60,30 @@ from typing import IO, Any, Literal
 import httpx
 
 from app.generators.base import GeneratorUnavailable
+from app.generators.prompt_lookup import LookupConfig
 
 log = logging.getLogger("tandem.llm")
 
 ChildState = Literal["starting", "ready", "restarting", "failed", "stopped"]
 
 #: The child's entry point: ``python -m llama_cpp.server`` plus a watchdog that ends the child
-#: when its stdin closes (the parent exited or was killed).
+#: when its stdin closes (the parent exited or was killed), and, given
+#: ``--tandem-prompt-lookup CONFIG`` (JSON of :class:`LookupConfig`) first, Tandem's
+#: prompt-lookup decoding installed into llama_cpp before the server starts.
 CHILD_BOOT = (
-    "import os, runpy, sys, threading\n"
+    "import json, os, runpy, sys, threading\n"
     "def _watch():\n"
     "    try:\n"
     "        sys.stdin.buffer.read()\n"
     "    finally:\n"
     "        os._exit(0)\n"
     "threading.Thread(target=_watch, name='tandem-parent-watch', daemon=True).start()\n"
-    "sys.argv = ['llama_cpp.server', *sys.argv[1:]]\n"
+    "args = sys.argv[1:]\n"
+    "if args[:1] == ['--tandem-prompt-lookup']:\n"
+    "    from app.generators import prompt_lookup\n"
+    "    prompt_lookup.install(prompt_lookup.LookupConfig(**json.loads(args[1])))\n"
+    "    args = args[2:]\n"
+    "sys.argv = ['llama_cpp.server', *args]\n"
     "runpy.run_module('llama_cpp.server', run_name='__main__', alter_sys=True)\n"
 )
 
@@ -104,7 +115,15 @@ class ChildOptions:
     chat_format: str | None = None
     alias: str = "tandem-llama"
     model_options: Mapping[str, Any] = field(default_factory=dict)
-    """More fields of llama_cpp.server's ``ModelSettings`` (speculative decoding: issue 16)."""
+    """More fields of llama_cpp.server's ``ModelSettings``."""
+    prompt_lookup: LookupConfig | None = None
+    """Tandem's prompt-lookup decoding of greedy requests (issue 16); None: plain decoding."""
+
+    def boot_args(self) -> list[str]:
+        """The child's arguments before ``--config_file`` (read by :data:`CHILD_BOOT`)."""
+        if self.prompt_lookup is None:
+            return []
+        return ["--tandem-prompt-lookup", json.dumps(dataclasses.asdict(self.prompt_lookup))]
 
     def server_config(self, port: int) -> dict[str, Any]:
         """llama_cpp.server's config file (``--config_file``) for this child on ``port``."""
@@ -117,6 +136,10 @@ class ChildOptions:
             "n_threads_batch": threads,
             "n_gpu_layers": self.gpu_layers,
             "verbose": True,  # prints the system info and the chat format that readiness shows
+            # llama_cpp.server's default (True) computes the output layer for every prompt
+            # token and copies each row into an n_ctx x n_vocab float32 array (4 GiB for Gemma
+            # 3 at 4,096 tokens): seconds per prompt, for logprobs that Tandem never asks for.
+            "logits_all": False,
         }
         if self.chat_format:
             model["chat_format"] = self.chat_format
@@ -201,6 +224,8 @@ class LlamaServerSupervisor:
         self.next_start_at: float | None = None
         self.cpu_features: list[str] = []
         self.chat: bool | None = None
+        self.prompt_lookup = False
+        """Whether the child said it installed prompt-lookup decoding."""
         self._proc: subprocess.Popen[bytes] | None = None
         self._ready_at = 0.0
         self._tail: collections.deque[str] = collections.deque(maxlen=80)
@@ -321,8 +346,9 @@ class LlamaServerSupervisor:
         # llama_cpp.server prefers these to its config file (CONFIG_FILE, uvicorn's HOST/PORT).
         for name in ("CONFIG_FILE", "HOST", "PORT", "API_KEY"):
             env.pop(name, None)
+        args = [*self.options.boot_args(), "--config_file", str(config)]
         proc = subprocess.Popen(
-            [self.python, "-c", CHILD_BOOT, "--config_file", str(config)],
+            [self.python, "-c", CHILD_BOOT, *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -351,6 +377,8 @@ class LlamaServerSupervisor:
                 self.chat = True
             elif line.startswith("Using fallback chat format"):
                 self.chat = False
+            elif line.startswith("tandem: prompt-lookup decoding"):
+                self.prompt_lookup = True
             log.debug("llm child: %s", line[:300])
         with contextlib.suppress(OSError):
             stream.close()

@@ -4,6 +4,7 @@ options, and the circuit breaker's trip/probe (issue 19)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import shlex
 import signal
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from app.generators.breaker import CircuitBreaker
 from app.generators.llama_supervisor import ChildOptions, describe_exit, free_port
+from app.generators.prompt_lookup import LookupConfig
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -38,6 +40,15 @@ def test_server_config_queues_requests_and_passes_model_options():
     (model,) = cfg["models"]
     assert model["n_ctx"] == 512 and model["n_threads"] == 2 and model["verbose"] is True
     assert model["draft_model"] == "prompt-lookup-decoding" and "chat_format" not in model
+    assert opts.boot_args() == []  # plain decoding
+
+
+def test_prompt_lookup_reaches_the_child_as_boot_arguments():
+    opts = ChildOptions(Path("/m/model.gguf"), prompt_lookup=LookupConfig(draft_tokens=5))
+    flag, config = opts.boot_args()
+    assert flag == "--tandem-prompt-lookup"
+    assert json.loads(config) == {"draft_tokens": 5, "max_ngram": 4, "min_ngram": 3}
+    assert "draft_model" not in opts.server_config(1)["models"][0]  # no logits_all
 
 
 def test_free_port_keeps_a_free_preferred_port_and_moves_off_a_taken_one():

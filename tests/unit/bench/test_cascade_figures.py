@@ -216,9 +216,10 @@ def test_draft_options_and_cost_estimate() -> None:
     from app.settings import Settings
 
     plain = Settings(_env_file=None)  # type: ignore[call-arg]
-    assert plain.llm_draft == "none" and draft_options(plain) == {}
+    assert plain.llm_draft == "none" and draft_options(plain) is None
     on = Settings(_env_file=None, llm_draft="prompt-lookup", llm_draft_tokens=6)  # type: ignore[call-arg]
-    assert draft_options(on)["draft_model_num_pred_tokens"] == 6
+    config = draft_options(on)
+    assert config is not None and config.draft_tokens == 6
     model = {"model": "m", "seconds_base": 1.0, "seconds_per_prompt_token": 0.01}
     assert estimate_llm_seconds(model, [0.0, 0.0], 100, "m") == pytest.approx(2.0)
     # Another LLM answered here: its own calls (4 s for 200 prompt tokens) are the estimate.
