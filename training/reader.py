@@ -208,6 +208,7 @@ def train_reader(
     precision: str = "auto",
     threads: int = 2,
     progress: bool = True,
+    device: str = "cpu",
 ) -> dict[str, Any]:
     """Fine-tune an extractive reader and save it (transformers folder + README.md) to ``out_dir``.
 
@@ -222,12 +223,19 @@ def train_reader(
     ``max_seconds`` bounds the training loop's wall time: the learning rate then decays
     linearly with whichever runs out first, steps or time, and training stops there. A
     ``base`` that is already a QA model (a folder written by this function) is trained further
-    with its head kept.
+    with its head kept. ``device`` is a torch device (``cpu``, ``cuda``, ``cuda:N``): on a GPU
+    ``precision`` ``auto`` means bfloat16 autocast; the held-out scoring and the saved model are
+    on the CPU either way. Raises :class:`SquadDataError` for a bad device or bad files.
     """
     import torch
     from transformers import AutoConfig, AutoModelForQuestionAnswering, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
+    device_type = device.split(":", 1)[0]
+    if device_type not in {"cpu", "cuda"}:
+        raise SquadDataError(f"device must be cpu or cuda[:N], not {device!r}")
+    if device_type == "cuda" and not torch.cuda.is_available():
+        raise SquadDataError("device cuda asked for, but torch sees no CUDA device")
     started = time.perf_counter()
     torch.set_num_threads(max(1, threads))
     random.seed(seed)
@@ -261,7 +269,8 @@ def train_reader(
     batches_per_epoch = math.ceil(len(features) / batch_size)
     total_steps = steps if steps is not None else max(1, math.ceil(epochs * batches_per_epoch))
     if precision == "auto":
-        precision = "bf16" if cpu_has_fast_bf16() else "fp32"
+        precision = "bf16" if device_type == "cuda" or cpu_has_fast_bf16() else "fp32"
+    model.to(device)
 
     head = [p for n, p in model.named_parameters() if n.startswith("qa_outputs")]
     body_decay = [
@@ -309,7 +318,9 @@ def train_reader(
         if not set_lr(step, time.perf_counter() - loop_started):
             break
         inputs = _collate(next(batches), pad_id)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+        if device_type != "cpu":
+            inputs = {k: v.to(device) for k, v in inputs.items()}
+        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=precision == "bf16"):
             loss = model(**inputs).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -323,6 +334,7 @@ def train_reader(
     if bar is not None:
         bar.close()
     model.eval()
+    model.to("cpu")
     train_seconds = time.perf_counter() - started
 
     reader = TransformersReader.from_model(model, tokenizer, name=Path(out_dir).name)
@@ -347,6 +359,7 @@ def train_reader(
         "max_seq_len": max_seq_len,
         "doc_stride": doc_stride,
         "precision": precision,
+        "device": device,
         "seed": seed,
         "final_loss": round(sum(losses[-50:]) / max(1, len(losses[-50:])), 4),
         "train_seconds": round(train_seconds, 1),

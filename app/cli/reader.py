@@ -44,6 +44,9 @@ def train(
     progress: bool | None = typer.Option(
         None, "--progress/--no-progress", help="Progress bar on stderr (default: on a terminal)."
     ),
+    device: str = typer.Option(
+        "cpu", "--device", help="Torch device to train on: cpu or cuda[:N] (bfloat16 on a GPU)."
+    ),
 ) -> None:
     """Fine-tune an extractive QA reader on SQuAD-format files."""
     from training.reader import train_reader
@@ -64,6 +67,7 @@ def train(
         max_seq_len=max_seq_len,
         max_seconds=max_minutes * 60 if max_minutes else None,
         progress=show_progress(progress),
+        device=device,
     )
     held = figures["heldout"]
     result = {

@@ -88,6 +88,25 @@ def test_cli_train_errors_are_one_line(tmp_path: Path) -> None:
     assert "cannot read" in result.output and "Traceback" not in result.output
 
 
+def test_train_device_is_checked_before_any_work(squad_file: Path, tmp_path: Path) -> None:
+    import torch
+
+    from app.cli.reader import app
+    from training.reader import train_reader
+
+    with pytest.raises(SquadDataError, match="device must be cpu or cuda"):
+        train_reader(tmp_path / "a", [squad_file], steps=1, device="mps")
+    if not torch.cuda.is_available():
+        with pytest.raises(SquadDataError, match="no CUDA device"):
+            train_reader(tmp_path / "b", [squad_file], steps=1, device="cuda:0")
+    result = CliRunner().invoke(
+        app, ["train", str(tmp_path / "c"), "--squad", str(squad_file), "--device", "tpu"]
+    )
+    assert result.exit_code == 2, result.output
+    assert "device must be cpu or cuda" in result.output
+    assert not any((tmp_path / n).exists() for n in ("a", "b", "c"))
+
+
 @pytest.mark.slow
 def test_cli_train_json(tmp_path: Path, squad_file: Path) -> None:
     from app.cli.reader import app
