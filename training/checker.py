@@ -520,10 +520,10 @@ def train_checker(
     warmup = max(1, min(total // 10, 30))
 
     try:
-        bf16 = use_bf16(precision) if device_type == "cpu" else precision != "fp32"
-        use_bf16(precision)  # validates the name on every device
+        cpu_bf16 = use_bf16(precision)  # also validates the name
     except ValueError as exc:
         raise CheckerDataError(str(exc)) from None
+    bf16 = cpu_bf16 if device_type == "cpu" else precision != "fp32"
     model, resolved = _load_base(base, max_length, device)
     if freeze_embeddings:
         model.model.get_input_embeddings().weight.requires_grad_(False)
