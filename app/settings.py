@@ -254,7 +254,7 @@ class Settings(BaseSettings):
         "none",
         description="Speculative decoding of the in-process LLM: prompt-lookup drafts tokens "
         "from n-grams of the prompt (the passages) and checks them in one forward pass "
-        "(greedy requests only). Off by default: 1.4x with Gemma 3 270M on 2 CPU cores, short "
+        "(greedy requests only). Off by default: 1.10x with Gemma 3 270M on 2 CPU cores, short "
         "of the 1.5x asked, and greedy text not guaranteed identical (BENCHMARKS.md); "
         "measure yours with `tandem bench speculative`.",
     )

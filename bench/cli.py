@@ -131,7 +131,8 @@ def answers(
     reader: Annotated[
         str | None,
         typer.Option(
-            "--reader", help="Reader spec (default TANDEM_READER or models/reader-minilm)."
+            "--reader",
+            help="Reader spec (default TANDEM_READER, else models/reader-minilm or released).",
         ),
     ] = None,
     reranker: Annotated[str | None, typer.Option("--reranker", help="Reranker spec.")] = None,
