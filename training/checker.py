@@ -39,6 +39,7 @@ from smallmodels.checker import (
     use_bf16,
 )
 from smallmodels.spec import DEFAULT_EMBEDDER, resolve
+from training.device import check_device
 from training.halueval import (
     HaluEvalDataError,
     check_kind,
@@ -479,11 +480,7 @@ def train_checker(
         raise CheckerDataError("nothing to train on: give --halueval FILE and/or --squad FILE")
     if batch_size < 2:
         raise CheckerDataError("batch size must be at least 2")
-    device_type = device.split(":", 1)[0]
-    if device_type not in {"cpu", "cuda"}:
-        raise CheckerDataError(f"device must be cpu or cuda[:N], not {device!r}")
-    if device_type == "cuda" and not torch.cuda.is_available():
-        raise CheckerDataError("device cuda asked for, but torch sees no CUDA device")
+    device_type = check_device(device, CheckerDataError)
     rng = random.Random(seed)
     torch.manual_seed(seed)
     if threads is not None:

@@ -29,6 +29,7 @@ from smallmodels.reader import (
     window_limits,
 )
 from smallmodels.spec import resolve
+from training.device import check_device
 from training.squad import (
     SquadDataError,
     SquadQuestion,
@@ -231,11 +232,7 @@ def train_reader(
     from transformers import AutoConfig, AutoModelForQuestionAnswering, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    device_type = device.split(":", 1)[0]
-    if device_type not in {"cpu", "cuda"}:
-        raise SquadDataError(f"device must be cpu or cuda[:N], not {device!r}")
-    if device_type == "cuda" and not torch.cuda.is_available():
-        raise SquadDataError("device cuda asked for, but torch sees no CUDA device")
+    device_type = check_device(device, SquadDataError)
     started = time.perf_counter()
     torch.set_num_threads(max(1, threads))
     random.seed(seed)
