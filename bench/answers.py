@@ -290,6 +290,13 @@ def _figures(
         records.append(_record(q.question, row, True, guess_f1))
         records[-1]["right"] = is_right(guess, q.answers)
         records[-1]["golds"] = list(q.answers)
+        # Where the loss is: the gold paragraph's retrieval rank (None: not retrieved) and
+        # the rank of the passage the answer (or the guess) quotes.
+        records[-1]["gold_rank"] = (
+            row["given_docs"].index(gold) if gold in row["given_docs"] else None
+        )
+        n_read = (row.get("extract") or {}).get("n")
+        records[-1]["guess_rank"] = n_read - 1 if n_read else None
         if not pred:
             abstain += 1
             continue

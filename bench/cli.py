@@ -201,6 +201,12 @@ def answers(
             "--reader-passages", min=1, max=50, help="Passages the reader reads (default 3)."
         ),
     ] = None,
+    rank_prior: Annotated[
+        float | None,
+        typer.Option(
+            "--rank-prior", min=0, max=10, help="Reader candidates' passage-rank prior (0.7)."
+        ),
+    ] = None,
     rows: Annotated[
         Path | None, typer.Option("--rows", help="Write per-question rows (JSONL) here.")
     ] = None,
@@ -232,6 +238,8 @@ def answers(
         options["kind_penalty"] = kind_penalty
     if reader_passages is not None:
         options["reader_passages"] = reader_passages
+    if rank_prior is not None:
+        options["rank_prior"] = rank_prior
     settings = get_settings()
     if min_confidence is not None:
         settings = settings.model_copy(update={"small_min_confidence": min_confidence})

@@ -15,10 +15,10 @@ import math
 import random
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from smallmodels.hardware import cpu_has_fast_bf16
 from smallmodels.reader import (
@@ -81,11 +81,33 @@ def make_features(
     """SQuAD training windows with start/end token labels ([CLS] = 0 when not in the window)."""
     if not questions:
         return []
+    enc = encode_windows(
+        tokenizer, [q.question for q in questions], [q.context for q in questions], max_seq_len,
+        doc_stride,
+    )  # fmt: skip
+    features: list[_Feature] = []
+    for w, sample in enumerate(enc["overflow_to_sample_mapping"]):
+        q = questions[sample]
+        start_tok, end_tok = answer_tokens(enc, w, q.answer_starts[0], len(q.answers[0]))
+        types = enc["token_type_ids"][w] if "token_type_ids" in enc else []
+        features.append(_Feature(list(enc["input_ids"][w]), list(types), start_tok, end_tok))
+    return features
+
+
+def encode_windows(
+    tokenizer: Any,
+    questions: Sequence[str],
+    contexts: Sequence[str],
+    max_seq_len: int,
+    doc_stride: int,
+) -> Any:
+    """(question, context) pairs as a fast tokenizer's overflowing windows (offsets kept), the
+    questions trimmed to leave the context room, as :mod:`smallmodels.reader` reads them."""
     max_query, doc_stride = window_limits(max_seq_len, doc_stride)
-    texts = _trim_questions(tokenizer, [" ".join(q.question.split()) for q in questions], max_query)
-    enc = tokenizer(
+    texts = _trim_questions(tokenizer, [" ".join(q.split()) for q in questions], max_query)
+    return tokenizer(
         texts,
-        [q.context for q in questions],
+        list(contexts),
         truncation="only_second",
         max_length=max_seq_len,
         stride=doc_stride,
@@ -93,42 +115,49 @@ def make_features(
         return_offsets_mapping=True,
         padding=False,
     )
-    features: list[_Feature] = []
-    for w, sample in enumerate(enc["overflow_to_sample_mapping"]):
-        q = questions[sample]
-        answer_start = q.answer_starts[0]
-        answer_end = answer_start + len(q.answers[0])
-        seq_ids = enc.sequence_ids(w)
-        offsets = enc["offset_mapping"][w]
-        ctx = [i for i, s in enumerate(seq_ids) if s == 1]
-        start_tok = end_tok = 0
-        if ctx and offsets[ctx[0]][0] <= answer_start and offsets[ctx[-1]][1] >= answer_end:
-            start_tok = next(i for i in ctx if offsets[i][1] > answer_start)
-            end_tok = next(i for i in reversed(ctx) if offsets[i][0] < answer_end)
-            if end_tok < start_tok:
-                start_tok = end_tok = 0
-        types = enc["token_type_ids"][w] if "token_type_ids" in enc else []
-        features.append(_Feature(list(enc["input_ids"][w]), list(types), start_tok, end_tok))
-    return features
+
+
+def answer_tokens(enc: Any, window: int, answer_start: int, answer_chars: int) -> tuple[int, int]:
+    """The (start, end) token labels of an answer at ``answer_start`` (``answer_chars`` long)
+    in window ``window`` of a fast tokenizer's overflowing encoding, or (0, 0) ([CLS]) when
+    the window does not hold the whole answer."""
+    answer_end = answer_start + answer_chars
+    offsets = enc["offset_mapping"][window]
+    ctx = [i for i, s in enumerate(enc.sequence_ids(window)) if s == 1]
+    if not ctx or offsets[ctx[0]][0] > answer_start or offsets[ctx[-1]][1] < answer_end:
+        return 0, 0
+    start_tok = next(i for i in ctx if offsets[i][1] > answer_start)
+    end_tok = next(i for i in reversed(ctx) if offsets[i][0] < answer_end)
+    return (0, 0) if end_tok < start_tok else (start_tok, end_tok)
+
+
+T = TypeVar("T")
+
+
+def length_batches(
+    items: Sequence[T], batch_size: int, rng: random.Random, length: Callable[[T], int]
+) -> Iterator[list[T]]:
+    """Shuffled batches of items of similar ``length`` (less padding), forever."""
+    while True:
+        order = list(range(len(items)))
+        rng.shuffle(order)
+        pool = batch_size * 50
+        batches: list[list[T]] = []
+        for p in range(0, len(order), pool):
+            chunk = sorted(order[p : p + pool], key=lambda i: length(items[i]))
+            batches.extend(
+                [items[i] for i in chunk[b : b + batch_size]]
+                for b in range(0, len(chunk), batch_size)
+            )
+        rng.shuffle(batches)
+        yield from batches
 
 
 def _batches(
     features: Sequence[_Feature], batch_size: int, rng: random.Random
 ) -> Iterator[list[_Feature]]:
-    """Shuffled batches of similar length (less padding), forever."""
-    while True:
-        order = list(range(len(features)))
-        rng.shuffle(order)
-        pool = batch_size * 50
-        batches: list[list[_Feature]] = []
-        for p in range(0, len(order), pool):
-            chunk = sorted(order[p : p + pool], key=lambda i: len(features[i].input_ids))
-            batches.extend(
-                [features[i] for i in chunk[b : b + batch_size]]
-                for b in range(0, len(chunk), batch_size)
-            )
-        rng.shuffle(batches)
-        yield from batches
+    """Shuffled batches of windows of similar length, forever."""
+    return length_batches(features, batch_size, rng, lambda f: len(f.input_ids))
 
 
 def _collate(batch: Sequence[_Feature], pad_id: int) -> dict[str, Any]:
@@ -210,6 +239,8 @@ def train_reader(
     threads: int = 2,
     progress: bool = True,
     device: str = "cpu",
+    distractors: int = 0,
+    no_answer_share: float = 0.15,
 ) -> dict[str, Any]:
     """Fine-tune an extractive reader and save it (transformers folder + README.md) to ``out_dir``.
 
@@ -227,6 +258,11 @@ def train_reader(
     with its head kept. ``device`` is a torch device (``cpu``, ``cuda``, ``cuda:N``): on a GPU
     ``precision`` ``auto`` means bfloat16 autocast; the held-out scoring and the saved model are
     on the CPU either way. Raises :class:`SquadDataError` for a bad device or bad files.
+
+    ``distractors`` > 0 trains on multi-passage groups (:mod:`training.reader_groups`): each
+    question with that many distractor paragraphs of its article, a ``no_answer_share`` of
+    the groups without their gold paragraph, under the shared-normalization loss;
+    ``batch_size`` then counts groups.
     """
     import torch
     from transformers import AutoConfig, AutoModelForQuestionAnswering, AutoTokenizer
@@ -262,7 +298,19 @@ def train_reader(
         hf_logging.set_verbosity(verbosity)
     if head_lr_scale is None:
         head_lr_scale = 1.0 if has_head else 10.0
-    features = make_features(tokenizer, train_qs, max_seq_len, doc_stride)
+    if distractors > 0:
+        from training.reader_groups import (
+            collate_groups,
+            distractor_groups,
+            group_batches,
+            group_features,
+            shared_norm_loss,
+        )
+
+        groups = distractor_groups(train_qs, distractors, no_answer_share, seed)
+        features: Sequence[Any] = group_features(tokenizer, groups, max_seq_len, doc_stride)
+    else:
+        features = make_features(tokenizer, train_qs, max_seq_len, doc_stride)
     batches_per_epoch = math.ceil(len(features) / batch_size)
     total_steps = steps if steps is not None else max(1, math.ceil(epochs * batches_per_epoch))
     if precision == "auto":
@@ -305,7 +353,11 @@ def train_reader(
         return True
 
     pad_id = tokenizer.pad_token_id or 0
-    batches = _batches(features, batch_size, random.Random(seed))
+    batches: Iterator[Any] = (
+        group_batches(features, batch_size, random.Random(seed))
+        if distractors > 0
+        else _batches(features, batch_size, random.Random(seed))
+    )
     bar = _progress(total_steps, progress)
     model.train()
     losses: list[float] = []
@@ -314,11 +366,18 @@ def train_reader(
     for step in range(total_steps):
         if not set_lr(step, time.perf_counter() - loop_started):
             break
-        inputs = _collate(next(batches), pad_id)
-        if device_type != "cpu":
-            inputs = {k: v.to(device) for k, v in inputs.items()}
         with torch.autocast(device_type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-            loss = model(**inputs).loss
+            if distractors > 0:
+                grouped = collate_groups(next(batches), pad_id)
+                for key in ("valid", "start_target", "end_target", "group"):
+                    grouped[key] = grouped[key].to(device)
+                out = model(**{k: v.to(device) for k, v in grouped["inputs"].items()})
+                loss = shared_norm_loss(out.start_logits, out.end_logits, grouped)
+            else:
+                inputs = _collate(next(batches), pad_id)
+                if device_type != "cpu":
+                    inputs = {k: v.to(device) for k, v in inputs.items()}
+                loss = model(**inputs).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -358,6 +417,8 @@ def train_reader(
         "precision": precision,
         "device": device,
         "seed": seed,
+        "distractors": distractors,
+        "no_answer_share": no_answer_share if distractors > 0 else 0.0,
         "final_loss": round(sum(losses[-50:]) / max(1, len(losses[-50:])), 4),
         "train_seconds": round(train_seconds, 1),
         "max_seconds": max_seconds,

@@ -55,7 +55,10 @@ TOKENIZER_EXTRAS = ("tokenizer_config.json", "special_tokens_map.json")
 DATA = {
     "reader": (
         "SQuAD v1.1 dev (`squaddev_v1.1.json`, 10,570 questions; 300 whole-paragraph questions "
-        "held out), licence CC BY-SA 4.0 (Rajpurkar et al., 2016)."
+        "held out), licence CC BY-SA 4.0 (Rajpurkar et al., 2016); in the second stage each "
+        "question is read with 2 distractor paragraphs of its article (BM25's best; 15% of the "
+        "questions without their own paragraph) under one shared softmax (Clark & Gardner, "
+        "2018)."
     ),
     "checker": (
         "HaluEval rows 0–2999 of the QA, dialogue and summarization files "
@@ -71,7 +74,13 @@ DATA = {
     ),
 }
 RECIPE = {
-    "reader": "tandem reader train models/reader-minilm --squad SQUAD --epochs 2 --batch-size 16",
+    "reader": (
+        "tandem reader train models/reader-minilm.stage1 --squad SQUAD --epochs 2 --batch-size 16\n"
+        "tandem reader train models/reader-minilm --base models/reader-minilm.stage1 --squad SQUAD "
+        "--distractors 2 --lr 3e-5 --batch-size 8 --steps 771\n"
+        "# this file's second stage ran --steps 1275 --max-minutes 45: it stopped at step 771, its "
+        "learning rate decayed by time"
+    ),
     "checker": (
         "tandem checker train models/checker-minilm.stage1 --halueval HALUEVAL --halueval-rows "
         "3000 --squad SQUAD --steps 615 --lr 1e-4 --seed 0 --sentence-share 0\n"

@@ -47,6 +47,21 @@ def train(
     device: str = typer.Option(
         "cpu", "--device", help="Torch device to train on: cpu or cuda[:N] (bfloat16 on a GPU)."
     ),
+    distractors: int = typer.Option(
+        0,
+        "--distractors",
+        min=0,
+        max=8,
+        help="Read each question with N distractor paragraphs of its article, one softmax "
+        "across them (shared normalization); --batch-size then counts questions.",
+    ),
+    no_answer_share: float = typer.Option(
+        0.15,
+        "--no-answer-share",
+        min=0.0,
+        max=0.9,
+        help="With --distractors: share of questions read without their paragraph.",
+    ),
 ) -> None:
     """Fine-tune an extractive QA reader on SQuAD-format files."""
     from training.reader import train_reader
@@ -68,6 +83,8 @@ def train(
         max_seconds=max_minutes * 60 if max_minutes else None,
         progress=show_progress(progress),
         device=device,
+        distractors=distractors,
+        no_answer_share=no_answer_share,
     )
     held = figures["heldout"]
     result = {
