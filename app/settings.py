@@ -218,7 +218,7 @@ class Settings(BaseSettings):
     )
     ask_top_k: int = Field(5, ge=1, le=50, description="Passages given to the answerers.")
     small_confident: float = Field(
-        0.41,
+        0.35,
         ge=0,
         le=1.01,
         description="mode=auto serves the small answer when its confidence reaches this "
