@@ -405,7 +405,8 @@ def train_reader(
         "head": "continued" if has_head else "new",
         "squad_files": [str(p) for p in paths],
         "examples": len(train_qs),
-        "features": len(features),
+        # windows (a multi-passage group holds several)
+        "features": sum(len(f.input_ids) for f in features) if distractors > 0 else len(features),
         "steps": done_steps,
         "planned_steps": total_steps,
         "epochs": round(done_steps / batches_per_epoch, 3),

@@ -147,5 +147,6 @@ def test_train_with_distractors_writes_a_reader(tmp_path: Path) -> None:
         seed=0,
     )
     assert figures["distractors"] == 2 and figures["steps"] == 2
+    assert figures["features"] > figures["examples"]  # windows of every passage of each group
     assert math.isfinite(figures["final_loss"]) and figures["final_loss"] > 0
     assert (tmp_path / "reader" / "config.json").is_file()
