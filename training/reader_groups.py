@@ -15,7 +15,6 @@ start (end) token in every window that holds it, or [CLS] of every window when n
 
 from __future__ import annotations
 
-import math
 import random
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -192,8 +191,3 @@ def shared_norm_loss(start_logits: Any, end_logits: Any, batch: dict[str, Any]) 
             gold_lse = torch.logsumexp(lg.masked_fill(~target[rows], neg).flatten(), 0)
             losses.append(all_lse - gold_lse)
     return torch.stack(losses).sum() / max(1, batch["groups"])
-
-
-def mean_windows(features: Sequence[GroupFeature]) -> float:
-    """Windows per group (for the model card)."""
-    return sum(len(f.input_ids) for f in features) / max(1, len(features)) if features else math.nan
